@@ -1,0 +1,87 @@
+"""Small shared helpers: logging set-up, atomic file writes, Kaldi text maps, seeding."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """One log format for every `python -m asr.*` entry point."""
+    logging.basicConfig(level=level, format=LOG_FORMAT, datefmt="%Y-%m-%d %H:%M:%S", force=True)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success rename it onto `path`.
+
+    A crash leaves either the old file or none, never a half-written one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write `text` to `path` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def read_kaldi_map(path: str | os.PathLike, *, allow_empty_value: bool = False) -> dict[str, str]:
+    """Read a Kaldi `key rest-of-line` file (text, utt2spk, wav.scp, ...) into a dict.
+
+    Raises ValueError naming the file and line on a duplicate key or a missing value.
+    """
+    out: dict[str, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            parts = line.split(maxsplit=1)
+            key = parts[0]
+            value = parts[1].strip() if len(parts) > 1 else ""
+            if not value and not allow_empty_value:
+                raise ValueError(f"{path}:{lineno}: key '{key}' has no value")
+            if key in out:
+                raise ValueError(f"{path}:{lineno}: duplicate key '{key}'")
+            out[key] = value
+    return out
+
+
+def write_kaldi_map(path: str | os.PathLike, mapping: dict[str, str]) -> None:
+    """Write a Kaldi `key value` file sorted by key (C locale order), atomically."""
+    lines = [f"{k} {mapping[k]}".rstrip() + "\n" for k in sorted(mapping)]
+    atomic_write_text(path, "".join(lines))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (if imported) RNGs."""
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover
+        pass

@@ -1,0 +1,12 @@
+# Shared recipe helpers: log lines with time and caller, and stage guards with .done markers.
+log() {
+  local fname=${BASH_SOURCE[1]##*/}
+  echo -e "$(date '+%Y-%m-%d %H:%M:%S') ($fname:${BASH_LINENO[0]}:${FUNCNAME[1]:-main}) $*"
+}
+# run_stage N NAME: true when stage N is inside [stage, stop_stage].
+run_stage() {
+  [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]
+}
+# is_done MARKER / mark_done MARKER: a finished step leaves MARKER; force=true redoes it.
+is_done() { [ "${force:-false}" != true ] && [ -f "$1" ]; }
+mark_done() { mkdir -p "$(dirname "$1")" && date '+%s' > "$1"; }
