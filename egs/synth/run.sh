@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Embedded synthetic telephone corpus: from nothing to a WER report on a laptop CPU.
-#   ./run.sh [--stage N] [--stop-stage M] [--nj J] [--force true] [--conf conf/default.yaml]
+#   ./run.sh [--stage N] [--stop-stage M] [--nj J] [--force true] [--conf-dir conf]
+#            [--data data] [--exp exp] [--corpus corpus]
+# Every stage reads its options from $conf_dir/<stage>.yaml (conf/tiny/ is the smoke-test size)
+# and writes under $data, $exp (Kaldi layout) and $corpus (synthesised audio).
 # Stages: 0 corpus + data prep, 1 features, 2 lang + GMM alignments + tree, 3 acoustic-model
 # training, 4 LM + HCLG, 5 decoding, 6 scoring + report.
 set -euo pipefail
@@ -12,7 +15,10 @@ stage=0
 stop_stage=100
 nj=2
 force=false
-conf=conf/default.yaml
+conf_dir=conf
+data=data
+exp=exp
+corpus=corpus
 . ../../local/parse_options.sh
 
 # ---- stage 0: corpus synthesis and data preparation (issue 3) ----
