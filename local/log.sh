@@ -10,3 +10,16 @@ run_stage() {
 # is_done MARKER / mark_done MARKER: a finished step leaves MARKER; force=true redoes it.
 is_done() { [ "${force:-false}" != true ] && [ -f "$1" ]; }
 mark_done() { mkdir -p "$(dirname "$1")" && date '+%s' > "$1"; }
+
+# stage_begin N NAME / stage_end N NAME: log a stage's start and wall time, and record the time
+# in $exp/stage_times (one "N NAME SECONDS" line per run of the stage; the report sums the
+# latest line of each stage, so a resumed run counts each stage once).
+stage_begin() {
+  _stage_t0=$SECONDS
+  log "stage $1: $2 (begin)"
+}
+stage_end() {
+  local dt=$((SECONDS - _stage_t0))
+  log "stage $1: $2 done in ${dt}s"
+  mkdir -p "$exp" && echo "$1 $2 $dt" >> "$exp/stage_times"
+}

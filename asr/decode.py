@@ -1,0 +1,410 @@
+"""Decode a feature set with a trained acoustic model and an HCLG graph (Kaldi's lattice-faster decoder).
+
+    python -m asr.decode --model-dir exp/am_resnet22 --graph-dir exp/tri2/graph \
+        --feats data/test_logmel --dir exp/am_resnet22/decode_test \
+        [--acoustic-scale 0.1 --beam 13 --max-active 7000 --lattice-beam 8 --nj 2 \
+         --chunk-frames 512 --lm-weights 8 10 12 --word-ins-penalties 0.0 0.5]
+
+Per utterance: CMVN'd features `(frames, 3*D)` -> `(3, frames, D)` -> the network in chunks of
+`--chunk-frames` output frames (each with the model's `(left, right)` context, edge frames
+replicated; exact because the model is time-unpadded) -> pseudo log-likelihoods
+`log_softmax(logits) - log(prior)` `(frames, num_pdfs)` -> scaled by the acoustic scale and
+expanded to transition-id columns (`DecodableCtc` reads column `tid - 1`) -> Kaldi's
+LatticeFasterDecoder (kaldi-hmm-gmm binding) -> best path.
+
+Outputs in `--dir`:
+  hyp.txt                1-best word strings at `--acoustic-scale` (Kaldi text)
+  ali.ark, ali.scp       1-best transition-id alignments (int32 vectors, binary ark)
+  hyp_lmwt<W>_wip<P>.txt 1-best per LM weight W (acoustic scale 1/W) and insertion penalty P,
+                         when `--lm-weights` is given (one search per setting; the network
+                         runs once per utterance)
+  decode.json            options, counts, wall time split NN vs search, real-time factors
+The binding returns the best path only (no lattice access), so no `lat.ark` is written: the
+LM-weight sweep re-runs the search on the stored likelihoods instead of rescoring lattices.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import multiprocessing as mp
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asr.utils import atomic_path, atomic_write_text, read_kaldi_map, setup_logging
+
+logger = logging.getLogger("asr.decode")
+
+FRAME_SHIFT_S = 0.01  # 10 ms frames (docs/interfaces.md)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model, priors, likelihoods
+
+
+def load_model(model_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
+    """`final.pt` -> (model in eval mode, checkpoint dict without the state dict)."""
+    from asr.models import create_model
+
+    path = Path(model_dir) / "final.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no trained model (run the training stage first)")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    for key in ("model_name", "model_kwargs", "state_dict", "num_pdfs"):
+        if key not in ckpt:
+            raise ValueError(f"{path}: checkpoint lacks '{key}'")
+    model = create_model(ckpt["model_name"], **ckpt["model_kwargs"])
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval().to(device)
+    meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
+    return model, meta
+
+
+def read_log_priors(path: str | Path, num_pdfs: int, floor: float = 1e-8) -> np.ndarray:
+    """Kaldi text vector of pdf frame counts -> log priors `(num_pdfs,)` float32.
+
+    Priors are the counts normalised to sum 1, floored at `floor` (pdfs never seen in training
+    would otherwise get an infinite boost).
+    """
+    text = Path(path).read_text().replace("[", " ").replace("]", " ").split()
+    counts = np.asarray([float(x) for x in text], dtype=np.float64)
+    if counts.shape[0] != num_pdfs:
+        raise ValueError(f"{path}: {counts.shape[0]} pdf counts, but the model has {num_pdfs} outputs")
+    if counts.sum() <= 0:
+        raise ValueError(f"{path}: pdf counts sum to {counts.sum()}")
+    priors = np.maximum(counts / counts.sum(), floor)
+    return np.log(priors).astype(np.float32)
+
+
+def _padded_slice(x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """Frames [start, stop) of `(C, T, D)` with edge frames replicated outside [0, T)."""
+    idx = torch.arange(start, stop).clamp_(0, x.shape[1] - 1)
+    return x.index_select(1, idx)
+
+
+@torch.inference_mode()
+def log_likelihoods(model: torch.nn.Module, feats: np.ndarray | torch.Tensor, log_priors: np.ndarray | None,
+                    chunk_frames: int = 0, batch_chunks: int = 8) -> np.ndarray:
+    """Pseudo log-likelihoods `(frames, num_pdfs)` float32 of one utterance `(3, frames, bins)`.
+
+    `log_softmax(logits) - log_priors` (no prior subtraction if `log_priors` is None).
+    `chunk_frames` > 0 runs the network on chunks of that many output frames, `batch_chunks`
+    chunks per forward call (memory bounded by chunk size, not utterance length); 0 runs the
+    whole utterance at once. Both give the same numbers: the model is time-unpadded.
+    """
+    param = next(model.parameters())
+    x = torch.as_tensor(feats, dtype=param.dtype)
+    if x.dim() != 3:
+        raise ValueError(f"expected features (channels, frames, bins), got {tuple(x.shape)}")
+    left, right = (int(c) for c in model.context)
+    n = x.shape[1]
+    if chunk_frames <= 0 or chunk_frames > n:
+        chunk_frames = n
+    # Full chunks go in batches of `batch_chunks`; a shorter last chunk runs on its own. Frames
+    # outside the utterance are the edge frames replicated, as for the whole utterance.
+    full = list(range(0, n - chunk_frames + 1, chunk_frames))
+    groups = [(full[b : b + batch_chunks], chunk_frames) for b in range(0, len(full), batch_chunks)]
+    tail = len(full) * chunk_frames
+    if tail < n:
+        groups.append(([tail], n - tail))
+    outs = []
+    for group, size in groups:
+        batch = torch.stack([_padded_slice(x, s - left, s + size + right) for s in group]).to(param.device)
+        logp = torch.log_softmax(model(batch).float(), dim=-1).cpu()  # (len(group), size, num_pdfs)
+        outs.extend(logp.unbind(0))
+    out = torch.cat(outs).double().numpy()
+    if log_priors is not None:
+        out = out - log_priors[None, :]
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Graph, transition model, search
+
+
+def add_word_penalty(fst, penalty: float):
+    """Copy of `fst` with `penalty` added to the cost of every arc with a word (output) label."""
+    import kaldifst
+
+    out = kaldifst.StdVectorFst()
+    for _ in range(fst.num_states):
+        out.add_state()
+    out.start = fst.start
+    for s in range(fst.num_states):
+        out.set_final(s, fst.final(s))
+        it = kaldifst.ArcIterator(fst, s)
+        while not it.done:
+            a = it.value
+            w = float(a.weight.value) + (penalty if a.olabel != 0 else 0.0)
+            out.add_arc(s, kaldifst.StdArc(a.ilabel, a.olabel, w, a.nextstate))
+            it.next()
+    return out
+
+
+@dataclass
+class SearchOptions:
+    """Lattice-faster decoder options (Kaldi names and defaults of the nnet decode scripts)."""
+
+    beam: float = 13.0
+    max_active: int = 7000
+    min_active: int = 200
+    lattice_beam: float = 8.0
+
+
+class Searcher:
+    """HCLG search with Kaldi's LatticeFasterDecoder over per-pdf scores."""
+
+    def __init__(self, hclg, trans_model, opts: SearchOptions):
+        import kaldi_hmm_gmm as khg
+
+        self.khg = khg
+        self.tm = trans_model
+        cfg = khg.LatticeFasterDecoderConfig()
+        cfg.beam, cfg.max_active, cfg.min_active = opts.beam, opts.max_active, opts.min_active
+        cfg.lattice_beam = opts.lattice_beam
+        self.cfg = cfg
+        self.hclg = hclg
+        self.decoder = khg.LatticeFasterDecoder(hclg, cfg)
+        # tid2pdf[t] for t = 1..num_transition_ids: column t-1 of the decodable matrix.
+        tid2pdf = np.asarray(trans_model.transition_id_to_pdf_array(), dtype=np.int64)
+        assert tid2pdf.shape[0] == trans_model.num_transition_ids + 1, "index 0 of tid2pdf is unused"
+        self.tid2pdf = tid2pdf[1:]
+
+    def decode(self, pdf_scores: np.ndarray, acoustic_scale: float, utt: str = "") -> tuple[list[int], list[int], bool]:
+        """Best path of `(frames, num_pdfs)` log-likelihoods -> (word ids, transition ids, reached final)."""
+        if pdf_scores.shape[0] == 0:
+            return [], [], False
+        mat = np.ascontiguousarray(acoustic_scale * pdf_scores[:, self.tid2pdf], dtype=np.float32)
+        decodable = self.khg.DecodableCtc(mat)
+        ok, ali, words, _ = self.khg.decode_utterance_lattice_faster(self.decoder, decodable, self.tm, utt, True)
+        return list(words), list(ali), bool(ok)
+
+
+def check_compatible(num_outputs: int, trans_model, model_dir: Path, mdl_path: Path) -> None:
+    """Model output size must equal the transition model's (tree's) number of pdfs."""
+    n = trans_model.num_pdfs
+    if num_outputs != n:
+        raise ValueError(f"{model_dir}/final.pt: model has {num_outputs} outputs but the transition model "
+                         f"{mdl_path} (tree) has {n} pdfs: the model was trained on another tree")
+
+
+# ---------------------------------------------------------------------------------------------
+# Parallel decoding
+
+
+@dataclass
+class DecodeConfig:
+    model_dir: str
+    graph_dir: str
+    feats: str
+    acoustic_scale: float = 0.1
+    search: SearchOptions = field(default_factory=SearchOptions)
+    chunk_frames: int = 512
+    batch_chunks: int = 8
+    prior_floor: float = 1e-8
+    lm_weights: list[float] = field(default_factory=list)
+    word_ins_penalties: list[float] = field(default_factory=lambda: [0.0])
+    cmvn: bool = True
+    device: str = "cpu"
+
+
+_W: dict = {}  # per-process state (model, graphs, reader), set by _init_worker
+
+
+def _init_worker(cfg: DecodeConfig) -> None:
+    from asr.features import FeatureReader
+    from asr.graph import load_graph
+
+    torch.set_num_threads(1)
+    device = cfg.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, meta = load_model(cfg.model_dir, device)
+    graph = load_graph(cfg.graph_dir)
+    hclg, tm = graph.hclg, graph.transition_model
+    searchers = {0.0: Searcher(hclg, tm, cfg.search)}
+    for p in cfg.word_ins_penalties:
+        if cfg.lm_weights and p not in searchers:
+            searchers[p] = Searcher(add_word_penalty(hclg, p), tm, cfg.search)
+    _W.update(model=model, searchers=searchers, cfg=cfg,
+              priors=read_log_priors(Path(cfg.model_dir) / "pdf_counts", int(meta["num_pdfs"]), cfg.prior_floor),
+              reader=FeatureReader(cfg.feats, cmvn=cfg.cmvn))
+
+
+def _decode_one(utt: str) -> dict:
+    from asr.features import to_channels
+
+    cfg: DecodeConfig = _W["cfg"]
+    t0 = time.perf_counter()
+    feats = to_channels(_W["reader"][utt])
+    ll = log_likelihoods(_W["model"], feats, _W["priors"], cfg.chunk_frames, cfg.batch_chunks)
+    t1 = time.perf_counter()
+    words, ali, ok = _W["searchers"][0.0].decode(ll, cfg.acoustic_scale, utt)
+    sweep = {}
+    for lmwt in cfg.lm_weights:
+        for p in cfg.word_ins_penalties:
+            sweep[setting_name(lmwt, p)] = _W["searchers"][p].decode(ll, 1.0 / lmwt, utt)[0]
+    t2 = time.perf_counter()
+    return {"utt": utt, "words": words, "ali": ali, "ok": ok, "frames": int(ll.shape[0]),
+            "nn_s": t1 - t0, "search_s": t2 - t1, "sweep": sweep}
+
+
+def setting_name(lm_weight: float, wip: float) -> str:
+    """`lmwt10_wip0.5` (what asr.score parses back)."""
+    return f"lmwt{lm_weight:g}_wip{wip:g}"
+
+
+def _check_inputs(cfg: DecodeConfig) -> tuple[dict[int, str], list[str], dict]:
+    """Fail early, naming the file: model vs tree size, features vs model bins, missing utterances."""
+    from asr.features import FeatureReader
+    from asr.graph import load_graph
+
+    graph_dir, model_dir = Path(cfg.graph_dir), Path(cfg.model_dir)
+    if not (model_dir / "pdf_counts").exists():
+        raise FileNotFoundError(f"{model_dir / 'pdf_counts'}: missing (the priors come from it)")
+    model, meta = load_model(model_dir)
+    graph = load_graph(graph_dir)
+    check_compatible(int(meta["num_pdfs"]), graph.transition_model, model_dir, graph_dir / "final.mdl")
+    if getattr(model, "num_classes", meta["num_pdfs"]) != meta["num_pdfs"]:
+        raise ValueError(f"{model_dir}/final.pt: num_pdfs {meta['num_pdfs']} != model output size {model.num_classes}")
+    read_log_priors(model_dir / "pdf_counts", int(meta["num_pdfs"]), cfg.prior_floor)
+    reader = FeatureReader(cfg.feats, cmvn=cfg.cmvn)
+    bins = getattr(model, "in_bins", None)
+    if bins is not None and reader.dim != 3 * bins:
+        raise ValueError(f"{cfg.feats}: features have dim {reader.dim}, the model expects 3 x {bins} "
+                         f"(static|delta|delta-delta of {bins} bins)")
+    utts = list(reader.utt_ids)
+    listed = Path(cfg.feats) / "utt2spk"
+    if listed.exists():
+        missing = sorted(set(read_kaldi_map(listed)) - set(utts))
+        if missing:
+            raise ValueError(f"{cfg.feats}/feats.scp: {len(missing)} utterance(s) of utt2spk have no features, "
+                             f"e.g. '{missing[0]}'")
+    words = graph.words
+    info = {"model_name": meta["model_name"], "num_pdfs": int(meta["num_pdfs"]), "context": list(model.context)}
+    try:
+        from asr import flops
+
+        info["flops_per_frame"] = int(flops.count(model)["flops"])
+        info["params"] = int(sum(p.numel() for p in model.parameters()))
+    except Exception as e:  # noqa: BLE001  (FLOPs are informative only)
+        logger.warning("FLOPs not counted: %s", e)
+    return words, utts, info
+
+
+def decode_dir(cfg: DecodeConfig, out_dir: str | Path, nj: int = 1) -> dict:
+    """Decode every utterance of `cfg.feats`; write hyp files, alignments and `decode.json`."""
+    import kaldiio
+    from tqdm import tqdm
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    words, utts, info = _check_inputs(cfg)
+    for stale in out_dir.glob("hyp_*.txt"):  # a previous sweep's settings must not be scored again
+        stale.unlink()
+    logger.info("decoding %d utterances of %s with %s (%s), %d job(s)", len(utts), cfg.feats, cfg.model_dir,
+                info["model_name"], nj)
+    t0 = time.perf_counter()
+    results: dict[str, dict] = {}
+    if nj <= 1:
+        _init_worker(cfg)
+        it = map(_decode_one, utts)
+        for r in tqdm(it, total=len(utts), desc="decode", unit="utt"):
+            results[r["utt"]] = r
+    else:
+        ctx = mp.get_context("fork" if os.name == "posix" else "spawn")
+        with ctx.Pool(nj, initializer=_init_worker, initargs=(cfg,)) as pool:
+            for r in tqdm(pool.imap_unordered(_decode_one, utts), total=len(utts), desc="decode", unit="utt"):
+                results[r["utt"]] = r
+    wall = time.perf_counter() - t0
+
+    def text(ids: list[int], utt: str) -> str:
+        try:
+            return " ".join(words[i] for i in ids)
+        except KeyError as e:
+            raise ValueError(f"utterance '{utt}': decoded word id {e.args[0]} not in words.txt") from None
+
+    ordered = [results[u] for u in sorted(results)]
+    atomic_write_text(out_dir / "hyp.txt", "".join(f"{r['utt']} {text(r['words'], r['utt'])}".rstrip() + "\n"
+                                                   for r in ordered))
+    settings = sorted(ordered[0]["sweep"]) if ordered else []
+    for s in settings:
+        atomic_write_text(out_dir / f"hyp_{s}.txt", "".join(
+            f"{r['utt']} {text(r['sweep'][s], r['utt'])}".rstrip() + "\n" for r in ordered))
+    with atomic_path(out_dir / "ali.ark") as tmp_ark:
+        with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{out_dir / 'ali.scp'}") as w:
+            for r in ordered:
+                w(r["utt"], np.asarray(r["ali"], dtype=np.int32))
+    # ali.scp points at the temporary name until the rename: rewrite it with the final path.
+    scp = (out_dir / "ali.scp").read_text().replace(str(tmp_ark), str(out_dir / "ali.ark"))
+    atomic_write_text(out_dir / "ali.scp", scp)
+
+    not_final = [r["utt"] for r in ordered if not r["ok"]]
+    if not_final:
+        logger.warning("%d utterance(s) reached no final state (partial best path used), e.g. %s",
+                       len(not_final), ", ".join(not_final[:5]))
+    frames = sum(r["frames"] for r in ordered)
+    audio_s = frames * FRAME_SHIFT_S
+    nn_s, search_s = sum(r["nn_s"] for r in ordered), sum(r["search_s"] for r in ordered)
+    summary = {
+        **info, "model_dir": str(cfg.model_dir), "graph_dir": str(cfg.graph_dir), "feats": str(cfg.feats),
+        "acoustic_scale": cfg.acoustic_scale, **asdict(cfg.search), "chunk_frames": cfg.chunk_frames,
+        "prior_floor": cfg.prior_floor, "lm_weights": cfg.lm_weights,
+        "word_ins_penalties": cfg.word_ins_penalties if cfg.lm_weights else [], "settings": settings,
+        "device": cfg.device, "nj": nj, "num_utts": len(ordered), "num_frames": frames, "audio_s": round(audio_s, 3),
+        "wall_s": round(wall, 3), "nn_s": round(nn_s, 3), "search_s": round(search_s, 3),
+        "rtf": round(wall / audio_s, 5) if audio_s else None,
+        "rtf_nn": round(nn_s / audio_s, 5) if audio_s else None,
+        "rtf_search": round(search_s / audio_s, 5) if audio_s else None,
+        "search_per_setting_s": round(search_s / (1 + len(settings)), 3),
+        "not_final_utts": not_final, "torch_threads": 1 if nj > 1 else torch.get_num_threads(),
+        "note": "rtf = decode wall time / audio duration (all jobs, incl. start-up); rtf_nn and rtf_search "
+                "are process-seconds summed over jobs / audio duration; the search covers the "
+                "main setting plus every sweep setting",
+    }
+    atomic_write_text(out_dir / "decode.json", json.dumps(summary, indent=2) + "\n")
+    logger.info("decoded %d utterances (%.1f s of audio) in %.1f s: RTF %.3f (NN %.3f, search %.3f); wrote %s",
+                len(ordered), audio_s, wall, summary["rtf"] or math.nan, summary["rtf_nn"] or math.nan,
+                summary["rtf_search"] or math.nan, out_dir)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model-dir", required=True, help="exp/am_<tag> with final.pt and pdf_counts")
+    p.add_argument("--graph-dir", required=True, help="HCLG.fst, words.txt, final.mdl (asr.graph hclg)")
+    p.add_argument("--feats", required=True, help="feature data dir (feats.scp, cmvn.scp)")
+    p.add_argument("--dir", required=True, help="output decode dir")
+    p.add_argument("--acoustic-scale", type=float, default=0.1)
+    p.add_argument("--beam", type=float, default=13.0)
+    p.add_argument("--max-active", type=int, default=7000)
+    p.add_argument("--min-active", type=int, default=200)
+    p.add_argument("--lattice-beam", type=float, default=8.0)
+    p.add_argument("--nj", type=int, default=1, help="parallel decoding processes")
+    p.add_argument("--chunk-frames", type=int, default=512, help="output frames per network chunk (0: whole utt)")
+    p.add_argument("--batch-chunks", type=int, default=8, help="chunks per network call")
+    p.add_argument("--prior-floor", type=float, default=1e-8)
+    p.add_argument("--lm-weights", type=float, nargs="*", default=[], help="sweep: LM weights (acoustic scale 1/w)")
+    p.add_argument("--word-ins-penalties", type=float, nargs="*", default=[0.0], help="sweep: insertion penalties")
+    p.add_argument("--no-cmvn", action="store_true", help="do not apply the per-speaker CMVN")
+    p.add_argument("--device", default="cpu", help="network device: cpu, cuda, cuda:N or auto (jobs share it)")
+    from asr.score import parse_with_config
+
+    a = parse_with_config(p, argv, "decode")
+    setup_logging()
+    cfg = DecodeConfig(a.model_dir, a.graph_dir, a.feats, a.acoustic_scale,
+                       SearchOptions(a.beam, a.max_active, a.min_active, a.lattice_beam), a.chunk_frames,
+                       a.batch_chunks, a.prior_floor, list(a.lm_weights), list(a.word_ins_penalties), not a.no_cmvn,
+                       a.device)
+    decode_dir(cfg, a.dir, a.nj)
+
+
+if __name__ == "__main__":
+    main()

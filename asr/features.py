@@ -1,0 +1,601 @@
+"""Kaldi-compatible log-mel filterbank and MFCC features with deltas, CMVN and storage.
+
+One code path computes both kinds (numpy, vectorised over frames, float64 inside, float32 out):
+frames of 25 ms every 10 ms (snip_edges=True, so both kinds give the same frame count),
+DC removal, pre-emphasis 0.97, Povey window, FFT padded to a power of two, power spectrum,
+triangular mel filters (Kaldi's mel scale, low 20 Hz, high Nyquist), log with floor FLT_EPSILON;
+MFCC adds Kaldi's orthonormal DCT, cepstral lifter 22 and raw log energy as c0. The input
+waveform is float in [-1, 1] and is scaled by 32768 as Kaldi reads 16-bit samples. Deltas use
+Kaldi's formula (window 2; the delta-delta kernel is the delta kernel convolved with itself,
+applied to the static features with edge frames repeated). Dither is off unless configured
+(then seeded per utterance from its id).
+
+Storage (docs/interfaces.md): a feature dir `data/<set>_<kind>/` is a copy of the data dir
+plus `feats.scp` (float32 `(frames, 3*D)` matrices `[static | delta | delta-delta]`, not
+normalised, binary Kaldi arks under `<dir>/data/`), `utt2num_frames`, `feat_dim`, `cmvn.scp`
+(Kaldi CMVN stats per speaker, `(2, D+1)` float64) and, for lhotse users, `cuts.jsonl.gz`
+(MonoCuts with lilcom-compressed features under `<dir>/data/`, lossy at ~1e-2).
+
+    python -m asr.features compute --kind logmel --config egs/synth/conf/features.yaml \
+        --data data/train --out data/train_logmel --nj 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+import zlib
+from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from asr.utils import atomic_path, atomic_write_text, read_kaldi_map, setup_logging
+
+log = logging.getLogger(__name__)
+
+FLT_EPSILON = 1.1920928955078125e-07
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class FeatureConfig:
+    """Feature options (defaults: Kaldi's; `kind` picks logmel or MFCC)."""
+
+    kind: str = "logmel"  # "logmel" | "mfcc"
+    num_mel_bins: int = 64
+    num_ceps: int = 13  # mfcc only
+    cepstral_lifter: float = 22.0  # mfcc only
+    use_energy: bool = True  # mfcc only: c0 = raw log energy
+    frame_length_ms: float = 25.0
+    frame_shift_ms: float = 10.0
+    dither: float = 0.0
+    preemph_coeff: float = 0.97
+    remove_dc_offset: bool = True
+    low_freq: float = 20.0
+    high_freq: float = 0.0  # <= 0: offset from Nyquist
+    delta_window: int = 2
+    delta_order: int = 2
+    cmvn: str = "speaker"  # "speaker" | "global": which stats cmvn.scp holds
+    lhotse_storage: bool = True
+    batch_size: int = 100  # utterances per archive / parallel task
+
+    @property
+    def dim(self) -> int:
+        """Static feature dimension D (stored matrices have (delta_order + 1) * D columns)."""
+        return self.num_ceps if self.kind == "mfcc" else self.num_mel_bins
+
+    @classmethod
+    def load(cls, kind: str, recipe_config: str | os.PathLike | None = None,
+             **overrides) -> "FeatureConfig":
+        """Defaults from `conf/<kind>.yaml` (repo root), then the `<kind>:` section of a recipe's
+        features.yaml, then keyword overrides (None values ignored)."""
+        values: dict = {}
+        base = REPO_ROOT / "conf" / f"{kind}.yaml"
+        if base.exists():
+            values.update(yaml.safe_load(base.read_text()) or {})
+        if recipe_config:
+            raw = yaml.safe_load(Path(recipe_config).read_text()) or {}
+            values.update(raw.get(kind) or {})
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values["kind"] = kind
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown feature options {sorted(unknown)} (known: {sorted(known)})")
+        cfg = cls(**values)
+        if cfg.kind not in ("logmel", "mfcc"):
+            raise ValueError(f"feature kind must be logmel or mfcc, not {cfg.kind!r}")
+        if cfg.cmvn not in ("speaker", "global"):
+            raise ValueError(f"cmvn must be 'speaker' or 'global', not {cfg.cmvn!r}")
+        return cfg
+
+
+# ---------------------------------------------------------------------------------------------
+# Core computation
+# ---------------------------------------------------------------------------------------------
+def _mel(f):
+    return 1127.0 * np.log(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+@lru_cache(maxsize=16)
+def mel_banks(num_bins: int, sample_rate: int, padded: int, low_freq: float,
+              high_freq: float) -> np.ndarray:
+    """Kaldi triangular mel filters: float64 (padded // 2 + 1, num_bins), Nyquist row zero."""
+    nyquist = 0.5 * sample_rate
+    high = high_freq if high_freq > 0 else nyquist + high_freq
+    if not (0 <= low_freq < high <= nyquist):
+        raise ValueError(f"bad mel range low={low_freq} high={high} for {sample_rate} Hz")
+    mel_low, mel_high = _mel(low_freq), _mel(high)
+    delta = (mel_high - mel_low) / (num_bins + 1)
+    n_fft_bins = padded // 2
+    mel_f = _mel(np.arange(n_fft_bins) * sample_rate / padded)
+    left = mel_low + np.arange(num_bins) * delta
+    center, right = left + delta, left + 2 * delta
+    m = mel_f[:, None]
+    up = (m - left) / (center - left)
+    down = (right - m) / (right - center)
+    w = np.where((m > left) & (m < right), np.where(m <= center, up, down), 0.0)
+    out = np.zeros((n_fft_bins + 1, num_bins))
+    out[:n_fft_bins] = w
+    return out
+
+
+@lru_cache(maxsize=16)
+def _mel_bands(num_bins: int, sample_rate: int, padded: int, low_freq: float,
+               high_freq: float) -> tuple[tuple[int, int, np.ndarray], ...]:
+    """Each mel filter's support (first, last + 1 FFT bin) and weights, from mel_banks."""
+    banks = mel_banks(num_bins, sample_rate, padded, low_freq, high_freq)
+    bands = []
+    for b in range(num_bins):
+        nz = np.nonzero(banks[:, b])[0]
+        s, e = (int(nz[0]), int(nz[-1]) + 1) if len(nz) else (0, 0)
+        bands.append((s, e, banks[s:e, b].copy()))
+    return tuple(bands)
+
+
+def _apply_mel(power: np.ndarray, bands) -> np.ndarray:
+    """(frames, fft bins) power -> (frames, num_bins) mel energies.
+
+    One small product per filter over its support: the same sums as `power @ mel_banks`, but
+    without a multi-threaded BLAS call, which stalls badly on a loaded machine and in
+    parallel workers.
+    """
+    out = np.zeros((power.shape[0], len(bands)))
+    for b, (s, e, w) in enumerate(bands):
+        if e > s:
+            out[:, b] = power[:, s:e] @ w
+    return out
+
+
+@lru_cache(maxsize=16)
+def _povey_window(n: int) -> np.ndarray:
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / (n - 1))) ** 0.85
+
+
+@lru_cache(maxsize=8)
+def _dct_lifter(num_bins: int, num_ceps: int, lifter: float) -> np.ndarray:
+    """Kaldi's orthonormal DCT-II rows 0..num_ceps-1, times the lifter: (num_bins, num_ceps)."""
+    k = np.arange(num_ceps)[:, None]
+    n = np.arange(num_bins)[None, :]
+    dct = np.sqrt(2.0 / num_bins) * np.cos(np.pi / num_bins * (n + 0.5) * k)
+    dct[0] = np.sqrt(1.0 / num_bins)
+    if lifter:
+        dct *= (1.0 + 0.5 * lifter * np.sin(np.pi * np.arange(num_ceps) / lifter))[:, None]
+    return dct.T.copy()
+
+
+def num_frames(num_samples: int, sample_rate: int, frame_length_ms: float = 25.0,
+               frame_shift_ms: float = 10.0) -> int:
+    """Frames Kaldi makes from num_samples with snip_edges=True."""
+    win = int(sample_rate * frame_length_ms / 1000)
+    shift = int(sample_rate * frame_shift_ms / 1000)
+    return 0 if num_samples < win else 1 + (num_samples - win) // shift
+
+
+def compute_static(waveform: np.ndarray, sample_rate: int, cfg: FeatureConfig,
+                   seed: int = 0) -> np.ndarray:
+    """Static features, float32 (frames, D): log-mel (D = num_mel_bins) or MFCC (D = num_ceps).
+
+    `waveform`: 1-D float samples in [-1, 1]. `seed` seeds the dither (if cfg.dither > 0).
+    """
+    x = np.asarray(waveform, dtype=np.float64).reshape(-1) * 32768.0
+    win = int(sample_rate * cfg.frame_length_ms / 1000)
+    shift = int(sample_rate * cfg.frame_shift_ms / 1000)
+    n = num_frames(len(x), sample_rate, cfg.frame_length_ms, cfg.frame_shift_ms)
+    if n == 0:
+        return np.zeros((0, cfg.dim), dtype=np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(x, win)[::shift][:n]  # (n, win) view
+    if cfg.dither > 0:
+        frames = frames + cfg.dither * np.random.default_rng(seed).standard_normal(frames.shape)
+    if cfg.remove_dc_offset:
+        frames = frames - frames.mean(axis=1, keepdims=True)
+    log_energy = np.log(np.maximum(np.einsum("ij,ij->i", frames, frames), FLT_EPSILON))
+    if cfg.preemph_coeff:
+        emph = np.empty_like(frames)
+        emph[:, 0] = frames[:, 0] * (1 - cfg.preemph_coeff)
+        np.subtract(frames[:, 1:], cfg.preemph_coeff * frames[:, :-1], out=emph[:, 1:])
+        frames = emph
+    frames = frames * _povey_window(win)
+    padded = 1 << (win - 1).bit_length()
+    spec = np.fft.rfft(frames, n=padded, axis=1)
+    power = spec.real**2 + spec.imag**2
+    bands = _mel_bands(cfg.num_mel_bins, sample_rate, padded, cfg.low_freq, cfg.high_freq)
+    logmel = np.log(np.maximum(_apply_mel(power, bands), FLT_EPSILON))
+    if cfg.kind == "logmel":
+        return logmel.astype(np.float32)
+    ceps = logmel @ _dct_lifter(cfg.num_mel_bins, cfg.num_ceps, cfg.cepstral_lifter)
+    if cfg.use_energy:
+        ceps[:, 0] = log_energy
+    return ceps.astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def delta_kernels(order: int = 2, window: int = 2) -> tuple[np.ndarray, ...]:
+    """Kaldi's delta scales: kernel i (length 4*i+1 for window 2) for derivative order i."""
+    base = np.arange(-window, window + 1, dtype=np.float64) / (2 * sum(j * j for j in range(1, window + 1)))
+    kernels = [np.ones(1)]
+    for _ in range(order):
+        kernels.append(np.convolve(kernels[-1], base))
+    return tuple(kernels)
+
+
+def add_deltas(feats: np.ndarray, order: int = 2, window: int = 2) -> np.ndarray:
+    """(frames, D) -> float32 (order + 1, frames, D): static, delta, delta-delta (Kaldi)."""
+    feats = np.asarray(feats, dtype=np.float64)
+    t = feats.shape[0]
+    kernels = delta_kernels(order, window)
+    out = np.empty((order + 1,) + feats.shape, dtype=np.float32)
+    out[0] = feats
+    if t == 0:
+        return out
+    half_max = (len(kernels[order]) - 1) // 2
+    padded = np.pad(feats, ((half_max, half_max), (0, 0)), mode="edge")
+    for i in range(1, order + 1):
+        k = kernels[i]
+        half = (len(k) - 1) // 2
+        acc = np.zeros_like(feats)
+        for j, coef in enumerate(k):  # frame t takes coef * feats[clamp(t + j - half)]
+            if coef:
+                start = half_max - half + j
+                acc += coef * padded[start:start + t]
+        out[i] = acc
+    return out
+
+
+def logmel_deltas(waveform: np.ndarray, sample_rate: int, num_mel_bins: int = 64,
+                  **options) -> np.ndarray:
+    """Log-mel + delta + delta-delta: float32 (3, frames, num_mel_bins), not normalised.
+
+    `waveform`: 1-D float in [-1, 1]; Kaldi fbank defaults (25 ms, 10 ms, dither 0); extra
+    FeatureConfig fields may be passed as keyword options.
+    """
+    cfg = FeatureConfig(kind="logmel", num_mel_bins=num_mel_bins, **options)
+    return add_deltas(compute_static(waveform, sample_rate, cfg), cfg.delta_order, cfg.delta_window)
+
+
+def mfcc_deltas(waveform: np.ndarray, sample_rate: int, num_mel_bins: int = 23,
+                num_ceps: int = 13, **options) -> np.ndarray:
+    """MFCC + delta + delta-delta: float32 (3, frames, num_ceps), not normalised."""
+    cfg = FeatureConfig(kind="mfcc", num_mel_bins=num_mel_bins, num_ceps=num_ceps, **options)
+    return add_deltas(compute_static(waveform, sample_rate, cfg), cfg.delta_order, cfg.delta_window)
+
+
+def compute_features(waveform: np.ndarray, sample_rate: int, cfg: FeatureConfig,
+                     seed: int = 0) -> np.ndarray:
+    """Stored form: float32 (frames, (delta_order + 1) * D) = [static | delta | delta-delta]."""
+    ch = add_deltas(compute_static(waveform, sample_rate, cfg, seed), cfg.delta_order,
+                    cfg.delta_window)
+    return np.ascontiguousarray(ch.transpose(1, 0, 2).reshape(ch.shape[1], -1))
+
+
+def to_channels(mat, channels: int = 3):
+    """(..., frames, channels*D) -> (..., channels, frames, D); numpy arrays or torch tensors."""
+    d = mat.shape[-1] // channels
+    if d * channels != mat.shape[-1]:
+        raise ValueError(f"feature dim {mat.shape[-1]} is not a multiple of {channels} channels")
+    x = mat.reshape(*mat.shape[:-1], channels, d)
+    if isinstance(x, np.ndarray):
+        return np.moveaxis(x, -2, -3)
+    return x.movedim(-2, -3)
+
+
+# ---------------------------------------------------------------------------------------------
+# CMVN (Kaldi stats format)
+# ---------------------------------------------------------------------------------------------
+def cmvn_stats(mat: np.ndarray) -> np.ndarray:
+    """Kaldi CMVN stats of (frames, D) features: float64 (2, D+1) [sum, count; sumsq, 0]."""
+    mat = np.asarray(mat, dtype=np.float64)
+    s = np.zeros((2, mat.shape[1] + 1))
+    s[0, :-1] = mat.sum(axis=0)
+    s[0, -1] = mat.shape[0]
+    s[1, :-1] = (mat**2).sum(axis=0)
+    return s
+
+
+def apply_cmvn(mat: np.ndarray, stats: np.ndarray, norm_vars: bool = True) -> np.ndarray:
+    """Normalise (frames, D) features with Kaldi stats (2, D+1); float32 out."""
+    count = stats[0, -1]
+    if count <= 0:
+        raise ValueError("CMVN stats with zero count")
+    mean = stats[0, :-1] / count
+    out = np.asarray(mat, dtype=np.float64) - mean
+    if norm_vars:
+        var = np.maximum(stats[1, :-1] / count - mean**2, 1e-20)
+        out = out / np.sqrt(var)
+    return out.astype(np.float32)
+
+
+class FeatureReader:
+    """Random access to a feature dir's `feats.scp`, with CMVN applied.
+
+    `reader[utt]` -> float32 (frames, 3*D); `.utt_ids` sorted; `.num_frames(utt)`; `.dim` (3*D).
+    `cmvn`: True or "speaker" (per-speaker stats from cmvn.scp), "global" (all speakers' stats
+    summed), False/None (raw features). `norm_vars`: also normalise variances (default True).
+    """
+
+    def __init__(self, feat_dir: str | os.PathLike, cmvn: bool | str = True,
+                 norm_vars: bool = True):
+        import kaldiio
+
+        self.feat_dir = Path(feat_dir)
+        scp = self.feat_dir / "feats.scp"
+        if not scp.exists():
+            raise FileNotFoundError(f"{scp}: missing (run the feature stage)")
+        self._scp = read_kaldi_map(scp)
+        self.utt_ids = sorted(self._scp)
+        self._feats = kaldiio.load_scp(str(scp))
+        n2f = self.feat_dir / "utt2num_frames"
+        self._num_frames = ({k: int(v) for k, v in read_kaldi_map(n2f).items()}
+                            if n2f.exists() else {})
+        self.norm_vars = norm_vars
+        mode = "speaker" if cmvn is True else (cmvn or None)
+        if mode not in (None, "speaker", "global"):
+            raise ValueError(f"cmvn must be True/False/'speaker'/'global', not {cmvn!r}")
+        self.cmvn = mode
+        self._utt2spk: dict[str, str] = {}
+        self._stats: dict[str, np.ndarray] = {}
+        if mode:
+            cmvn_scp = self.feat_dir / "cmvn.scp"
+            if not cmvn_scp.exists():
+                raise FileNotFoundError(f"{cmvn_scp}: missing (needed for cmvn={cmvn!r})")
+            self._utt2spk = read_kaldi_map(self.feat_dir / "utt2spk")
+            stats = {k: np.asarray(v) for k, v in kaldiio.load_scp(str(cmvn_scp)).items()}
+            if mode == "global":
+                total = sum(stats.values())
+                stats = {"<global>": total}
+            self._stats = stats
+        self._dim: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.utt_ids)
+
+    def __contains__(self, utt: str) -> bool:
+        return utt in self._scp
+
+    def raw(self, utt: str) -> np.ndarray:
+        """Un-normalised float32 (frames, 3*D)."""
+        if utt not in self._scp:
+            raise KeyError(f"{self.feat_dir / 'feats.scp'}: no utterance '{utt}'")
+        return np.asarray(self._feats[utt], dtype=np.float32)
+
+    def __getitem__(self, utt: str) -> np.ndarray:
+        mat = self.raw(utt)
+        if not self.cmvn:
+            return mat
+        key = "<global>" if self.cmvn == "global" else self._utt2spk.get(utt)
+        if key not in self._stats:
+            raise KeyError(f"{self.feat_dir / 'cmvn.scp'}: no stats for speaker '{key}' "
+                           f"(utterance '{utt}')")
+        return apply_cmvn(mat, self._stats[key], self.norm_vars)
+
+    def num_frames(self, utt: str) -> int:
+        if utt in self._num_frames:
+            return self._num_frames[utt]
+        return self.raw(utt).shape[0]
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            f = self.feat_dir / "feat_dim"
+            self._dim = int(f.read_text()) if f.exists() else self.raw(self.utt_ids[0]).shape[1]
+        return self._dim
+
+
+# ---------------------------------------------------------------------------------------------
+# Extraction over a data dir
+# ---------------------------------------------------------------------------------------------
+class FeatureError(ValueError):
+    """A feature-extraction problem naming the utterance (and file)."""
+
+
+def _utt_seed(utt: str) -> int:
+    return zlib.crc32(utt.encode())
+
+
+def _extract_batch(args) -> tuple[list[tuple], dict[str, np.ndarray]]:
+    """Compute and store one batch of (utt, spk, rec, wav entry, start, end).
+
+    Returns ((utt, frames, scp value, lhotse key, sample rate) per utterance, CMVN stats per
+    speaker)."""
+    import kaldiio
+
+    from asr.corpus.datadir import DataDirError, read_wav_entry
+
+    batch_index, utts, cfg, ark_dir, lhotse_dir = args
+    ark = Path(ark_dir) / f"feats.{batch_index}.ark"
+    results = []
+    spk_stats: dict[str, np.ndarray] = {}
+
+    def collect(res) -> None:
+        results.extend(res[0])
+        for spk, st in res[1].items():
+            spk_stats[spk] = spk_stats[spk] + st if spk in spk_stats else st
+        bar.update(len(res[0]))
+    cache: tuple[str, np.ndarray, int] | None = None
+    mats, rates = {}, {}
+    spk_stats: dict[str, np.ndarray] = {}
+    for utt, spk, rec, entry, start, end in utts:
+        if cache is None or cache[0] != rec:
+            try:
+                samples, sr = read_wav_entry(entry)
+            except DataDirError as e:
+                raise FeatureError(f"utterance '{utt}' (recording '{rec}'): {e}") from None
+            cache = (rec, samples, sr)
+        _, samples, sr = cache
+        if start is not None:
+            s0 = int(round(start * sr))
+            s1 = len(samples) if end is None or end < 0 else int(round(end * sr))
+            if s1 > len(samples) + int(0.02 * sr) or s0 >= len(samples):
+                raise FeatureError(f"utterance '{utt}': segment {start}-{end} s is outside "
+                                   f"recording '{rec}' ({len(samples) / sr:.3f} s, {entry})")
+            samples = samples[s0:s1]
+        mat = compute_features(samples, sr, cfg, _utt_seed(utt))
+        if mat.shape[0] == 0:
+            raise FeatureError(f"utterance '{utt}': too short for one frame "
+                               f"({len(samples)} samples, {entry})")
+        if not np.isfinite(mat).all():
+            raise FeatureError(f"utterance '{utt}': non-finite features (NaN/inf) from {entry}")
+        mats[utt] = mat
+        rates[utt] = sr
+        st = cmvn_stats(mat)
+        spk_stats[spk] = spk_stats[spk] + st if spk in spk_stats else st
+    with atomic_path(ark) as tmp_ark:
+        offsets = {}
+        with open(tmp_ark, "wb") as f:
+            for utt, mat in mats.items():
+                f.write(utt.encode() + b" ")
+                offsets[utt] = f.tell()
+                kaldiio.save_mat(f, mat)  # binary float matrix, no key
+    lhotse_keys = {}
+    if lhotse_dir is not None:
+        from lhotse import LilcomChunkyWriter
+
+        # (LilcomChunkyWriter picks its own file name; cuts.jsonl.gz, written last, commits it)
+        path = Path(lhotse_dir) / f"lhotse_feats.{batch_index}.lca"
+        with LilcomChunkyWriter(str(path), mode="w") as w:
+            for utt, mat in mats.items():
+                lhotse_keys[utt] = w.write(utt, mat.copy())  # lilcom quantises its input in place
+    for utt, mat in mats.items():
+        results.append((utt, mat.shape[0], f"{ark.resolve()}:{offsets[utt]}",
+                        lhotse_keys.get(utt), rates[utt]))
+    return results, spk_stats
+
+
+def extract(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: FeatureConfig,
+            nj: int = 1) -> dict:
+    """Features for every utterance of a Kaldi data dir into feature dir `out_dir`.
+
+    Writes feats.scp, utt2num_frames, feat_dim, cmvn.scp (+ cuts.jsonl.gz if
+    cfg.lhotse_storage). Fails with FeatureError naming the utterance on unreadable audio,
+    too-short segments or non-finite features. Deterministic and independent of `nj`.
+    """
+    import multiprocessing as mp
+
+    import kaldiio
+    from tqdm import tqdm
+
+    from asr.corpus.datadir import copy_datadir, read_datadir
+
+    t0 = time.time()
+    data_dir, out = Path(data_dir), Path(out_dir)
+    dd = read_datadir(data_dir)
+    copy_datadir(data_dir, out)
+    ark_dir = out / "data"
+    ark_dir.mkdir(parents=True, exist_ok=True)
+    items = []
+    for utt in sorted(dd.text):
+        if dd.segments is not None:
+            rec, start, end = dd.segments[utt]
+        else:
+            rec, start, end = utt, None, None
+        if rec not in dd.wav_scp:
+            raise FeatureError(f"{data_dir / 'wav.scp'}: no recording '{rec}' for utterance '{utt}'")
+        items.append((utt, dd.utt2spk[utt], rec, dd.wav_scp[rec], start, end))
+    if cfg.lhotse_storage:
+        import lhotse  # noqa: F401  (once here, not in every forked worker)
+    bs = max(1, cfg.batch_size)
+    batches = [(i, items[k:k + bs], cfg, str(ark_dir), str(ark_dir) if cfg.lhotse_storage else None)
+               for i, k in enumerate(range(0, len(items), bs))]
+    results = []
+    spk_stats: dict[str, np.ndarray] = {}
+
+    def collect(res) -> None:
+        results.extend(res[0])
+        for spk, st in res[1].items():
+            spk_stats[spk] = spk_stats[spk] + st if spk in spk_stats else st
+        bar.update(len(res[0]))
+
+    bar = tqdm(total=len(items), desc=f"{cfg.kind} {data_dir.name}", unit="utt")
+    if nj > 1 and len(batches) > 1:
+        with mp.get_context("fork").Pool(nj) as pool:
+            for res in pool.imap(_extract_batch, batches):
+                collect(res)
+    else:
+        for b in batches:
+            collect(_extract_batch(b))
+    bar.close()
+    frames = {r[0]: r[1] for r in results}
+    atomic_write_text(out / "feats.scp", "".join(f"{r[0]} {r[2]}\n" for r in results))
+    atomic_write_text(out / "utt2num_frames", "".join(f"{u} {n}\n" for u, n in frames.items()))
+    dim = (cfg.delta_order + 1) * cfg.dim
+    atomic_write_text(out / "feat_dim", f"{dim}\n")
+    if cfg.cmvn == "global":
+        total = sum(spk_stats.values())
+        spk_stats = {s: total for s in spk_stats}
+    with atomic_path(out / "cmvn.ark") as tmp_ark, atomic_path(out / "cmvn.scp") as tmp_scp:
+        with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as w:
+            for spk in sorted(spk_stats):
+                w(spk, spk_stats[spk])
+        # the scp names the temporary ark: point it at the final name
+        text = Path(tmp_scp).read_text().replace(str(tmp_ark), str((out / "cmvn.ark").resolve()))
+        Path(tmp_scp).write_text(text)
+    if cfg.lhotse_storage:
+        _write_lhotse_cuts(out, dd, results, cfg, ark_dir)
+    atomic_write_text(out / "feature_config.yaml", yaml.safe_dump(asdict(cfg), sort_keys=True))
+    from asr.corpus.datadir import validate_datadir
+
+    validate_datadir(out, check_audio=False)
+    total_frames = sum(frames.values())
+    wall = time.time() - t0
+    summary = {"utterances": len(frames), "frames": total_frames, "dim": dim,
+               "audio_s": round(total_frames * cfg.frame_shift_ms / 1000, 1),
+               "wall_s": round(wall, 1)}
+    log.info("%s -> %s (%s): %s", data_dir, out, cfg.kind, summary)
+    return summary
+
+
+def _write_lhotse_cuts(out: Path, dd, results, cfg: FeatureConfig, ark_dir: Path) -> None:
+    from lhotse import Features, MonoCut, SupervisionSegment
+
+    from asr.corpus.synth import write_jsonl_gz
+
+    shift = cfg.frame_shift_ms / 1000
+    cuts = []
+    for utt, n, scp_value, key, sr in results:
+        batch_ark = Path(scp_value.rsplit(":", 1)[0])
+        lca = ark_dir / batch_ark.name.replace("feats.", "lhotse_feats.").replace(".ark", ".lca")
+        start = dd.segments[utt][1] if dd.segments is not None else 0.0
+        rec = dd.segments[utt][0] if dd.segments is not None else utt
+        duration = round(n * shift, 4)
+        feats = Features(type=cfg.kind, num_frames=n, num_features=(cfg.delta_order + 1) * cfg.dim,
+                         frame_shift=shift, sampling_rate=sr,
+                         start=start, duration=duration, storage_type="lilcom_chunky",
+                         storage_path=str(lca.resolve()), storage_key=key, recording_id=rec,
+                         channels=0)
+        sup = SupervisionSegment(id=utt, recording_id=rec, start=0.0, duration=duration, channel=0,
+                                 text=dd.text[utt], speaker=dd.utt2spk[utt])
+        cuts.append(MonoCut(id=utt, start=start, duration=duration, channel=0,
+                            supervisions=[sup], features=feats).to_dict())
+    write_jsonl_gz(out / "cuts.jsonl.gz", cuts)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="Kaldi-compatible logmel/MFCC + deltas for a data dir")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("compute", help="features for one data dir")
+    c.add_argument("--kind", choices=("logmel", "mfcc"), required=True)
+    c.add_argument("--config", help="recipe features.yaml (sections logmel:, mfcc:); defaults "
+                                    "from conf/<kind>.yaml")
+    c.add_argument("--data", required=True, nargs="+", help="input Kaldi data dir(s)")
+    c.add_argument("--out", required=True, nargs="+", help="output feature dir(s), one per --data")
+    c.add_argument("--num-mel-bins", type=int, help="override num_mel_bins")
+    c.add_argument("--cmvn", choices=("speaker", "global"), help="override cmvn")
+    c.add_argument("--batch-size", type=int, help="override batch_size (utterances per archive)")
+    c.add_argument("--nj", type=int, default=1, help="parallel processes")
+    args = p.parse_args(argv)
+    setup_logging()
+    cfg = FeatureConfig.load(args.kind, args.config, num_mel_bins=args.num_mel_bins,
+                             cmvn=args.cmvn, batch_size=args.batch_size)
+    if len(args.data) != len(args.out):
+        p.error("give one --out per --data")
+    for data_dir, out_dir in zip(args.data, args.out):
+        extract(data_dir, out_dir, cfg, nj=args.nj)
+
+
+if __name__ == "__main__":
+    main()

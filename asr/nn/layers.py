@@ -1,0 +1,129 @@
+"""Basic layers: conv+BN+act with a per-axis policy, centre crop, upsampling, SE.
+
+Every layer that changes the length of axis0 (time) exposes `context -> (left, right)`:
+the number of input frames it consumes on each side. `time_context(module)` sums them
+through containers.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .policy import AxisPolicy, _pair
+
+Context = tuple[int, int]
+
+
+def time_context(module: nn.Module) -> Context:
+    """Frames consumed on (left, right) of axis0 by `module`.
+
+    Modules that change the length define a `context` property; `nn.Sequential` sums
+    its children; anything else (BN, activations, pooling along frequency) is (0, 0).
+    """
+    if hasattr(module, "context"):
+        return tuple(module.context)  # type: ignore[return-value]
+    if isinstance(module, nn.Sequential):
+        left = right = 0
+        for child in module:
+            cl, cr = time_context(child)
+            left, right = left + cl, right + cr
+        return left, right
+    return 0, 0
+
+
+def center_crop_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Crop axes 2 and 3 of `x` (batch, C, a0, a1) centrally to `size`; never pads."""
+    out = x
+    for dim, target in zip((2, 3), size):
+        cur = out.shape[dim]
+        if cur < target:
+            raise ValueError(f"cannot crop axis {dim} of length {cur} up to {target}")
+        if cur > target:
+            start = (cur - target) // 2
+            out = out.narrow(dim, start, target)
+    return out
+
+
+class ConvBNAct(nn.Module):
+    """Conv2d -> BatchNorm2d -> ReLU (optional), padded/strided only on free axes.
+
+    (batch, in_ch, a0, a1) -> (batch, out_ch, a0', a1'). On a fixed axis a0' = a0 - (k - 1).
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel: int | tuple[int, int] = 3,
+        stride: int | tuple[int, int] = 1,
+        policy: AxisPolicy | None = None,
+        groups: int = 1,
+        act: bool = True,
+        norm: bool = True,
+        padding: tuple[int, int] | None = None,
+    ):
+        super().__init__()
+        if policy is None:
+            raise ValueError("ConvBNAct needs an AxisPolicy")
+        k = _pair(kernel)
+        pad = policy.padding(k) if padding is None else padding
+        if not policy.free[0] and pad[0] != 0:
+            raise ValueError("padding along a fixed axis is not allowed")
+        self.kernel = k
+        self.pad0 = pad[0]
+        self.conv = nn.Conv2d(in_ch, out_ch, k, policy.stride(stride), pad, groups=groups, bias=not norm)
+        self.bn = nn.BatchNorm2d(out_ch) if norm else nn.Identity()
+        self.act = nn.ReLU(inplace=True) if act else nn.Identity()
+
+    @property
+    def context(self) -> Context:
+        shrink = self.kernel[0] - 1 - 2 * self.pad0
+        return shrink // 2, shrink - shrink // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+
+class Resample(nn.Module):
+    """Bilinear resampling of the free axes to an explicit target size (odd sizes work).
+
+    forward(x, size) with size = (a0, a1) of the reference; fixed axes keep x's size.
+    """
+
+    def __init__(self, policy: AxisPolicy):
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        out_size = self.policy.resample_size(tuple(x.shape[2:]), tuple(size))
+        if tuple(x.shape[2:]) == out_size:
+            return x
+        return F.interpolate(x, size=out_size, mode="bilinear", align_corners=False)
+
+
+class Pool(nn.Module):
+    """Average pooling (k x k, stride s) on free axes only; used on strided shortcuts."""
+
+    def __init__(self, stride: int, policy: AxisPolicy, kernel: int = 3):
+        super().__init__()
+        k = policy.pool_kernel(kernel)
+        self.pool = nn.AvgPool2d(k, policy.stride(stride), policy.padding(k))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(x)
+
+
+class SqueezeExcite(nn.Module):
+    """Channel gating from globally pooled features (reduction r). Shape-preserving."""
+
+    def __init__(self, channels: int, reduction: int = 16):
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.fc1 = nn.Conv2d(channels, hidden, 1)
+        self.fc2 = nn.Conv2d(hidden, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.mean(dim=(2, 3), keepdim=True)
+        return x * torch.sigmoid(self.fc2(F.relu(self.fc1(s), inplace=True)))

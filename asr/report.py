@@ -1,0 +1,145 @@
+"""Table-3-style comparison of the acoustic models a recipe trained and decoded.
+
+For each model dir `exp/am_<tag>/` it gathers: FLOPs per output frame (and the ratio to the
+baseline), parameters, CV frame accuracy and training throughput (`summary.json` from
+`asr.train`), test WER and real-time factor (`decode_<set>/wer.json`, `decode.json` from
+`asr.decode`/`asr.score`). Writes `report.json`, `report.md` and `report.png` in the exp dir and
+prints the table.
+
+    python -m asr.report --exp exp --models am_resnet22 am_bl_resnet22_a2_b3 --test-set test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from asr.utils import atomic_write_text, setup_logging
+
+logger = logging.getLogger("asr.report")
+
+
+def read_stage_times(path: Path) -> dict[str, float]:
+    """Latest wall time (seconds) of each stage from a `stage_times` file (`N NAME SECONDS`)."""
+    times: dict[str, float] = {}
+    if not path.exists():
+        return times
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 3:
+            raise ValueError(f"{path}:{lineno}: expected 'STAGE NAME SECONDS', got {line!r}")
+        times[f"{parts[0]} {parts[1]}"] = float(parts[2])
+    return times
+
+
+def _load_json(path: Path) -> dict:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing (did the stage that writes it run?)")
+    return json.loads(path.read_text())
+
+
+def model_row(model_dir: Path, test_set: str) -> dict:
+    """One report row for a trained and decoded model dir."""
+    import torch
+
+    from asr import flops
+    from asr.models import create_model
+
+    ckpt = torch.load(model_dir / "final.pt", map_location="cpu", weights_only=False)
+    model = create_model(ckpt["model_name"], **ckpt["model_kwargs"])
+    cost = flops.count(model)
+    summary = _load_json(model_dir / "summary.json")
+    decode_dir = model_dir / f"decode_{test_set}"
+    wer = _load_json(decode_dir / "wer.json")
+    decode = _load_json(decode_dir / "decode.json")
+    return {
+        "model": ckpt["model_name"],
+        "dir": str(model_dir),
+        "flops_per_frame": int(cost["flops"]),
+        "params": int(cost["params"]),
+        "cv_frame_acc": float(summary["cv_frame_acc"]),
+        "wer": float(wer["wer"]),
+        "rtf": float(decode["rtf"]),
+        "train_frames_per_s": float(summary["train_frames_per_s"]),
+    }
+
+
+def format_table(rows: list[dict]) -> str:
+    """Markdown table; FLOPs ratio relative to the first row (the baseline)."""
+    base = rows[0]["flops_per_frame"] if rows else 1
+    head = (
+        "| model | MFLOPs/frame | ratio | params (M) | CV frame acc (%) | test WER (%) "
+        "| decode RTF | train frames/s |\n|---|---|---|---|---|---|---|---|\n"
+    )
+    body = "".join(
+        f"| {r['model']} | {r['flops_per_frame'] / 1e6:.2f} | {r['flops_per_frame'] / base:.2f} "
+        f"| {r['params'] / 1e6:.3f} | {100 * r['cv_frame_acc']:.2f} | {r['wer']:.2f} "
+        f"| {r['rtf']:.3f} | {r['train_frames_per_s']:.0f} |\n"
+        for r in rows
+    )
+    return head + body
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Bar charts of FLOPs ratio, test WER and training throughput per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["model"] for r in rows]
+    base = rows[0]["flops_per_frame"]
+    panels = [
+        ("FLOPs / frame (ratio to baseline)", [r["flops_per_frame"] / base for r in rows]),
+        ("test WER (%)", [r["wer"] for r in rows]),
+        ("CV frame accuracy (%)", [100 * r["cv_frame_acc"] for r in rows]),
+        ("training frames/s", [r["train_frames_per_s"] for r in rows]),
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.5))
+    for ax, (title, values) in zip(axes, panels):
+        bars = ax.bar(range(len(names)), values, color=["#777777"] + ["#2a7ab9"] * (len(names) - 1))
+        ax.bar_label(bars, fmt="%.2f" if max(values) < 100 else "%.0f", fontsize=8)
+        ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    with_tmp = path.with_suffix(".tmp.png")
+    fig.savefig(with_tmp, dpi=110)
+    plt.close(fig)
+    with_tmp.replace(path)
+
+
+def build_report(exp: Path, model_dirs: list[str], test_set: str) -> dict:
+    """Collect rows, write report.json/.md/.png under `exp`, return the report dict."""
+    rows = [model_row(exp / d, test_set) for d in model_dirs]
+    stage_times = read_stage_times(exp / "stage_times")
+    report = {"wall_s": sum(stage_times.values()), "stage_times_s": stage_times, "models": rows}
+    atomic_write_text(exp / "report.json", json.dumps(report, indent=2) + "\n")
+    table = format_table(rows)
+    md = (
+        f"# Acoustic models on `{test_set}`\n\n{table}\n"
+        f"FLOPs: multiply-adds of conv and linear layers per output frame (asr.flops). "
+        f"Whole run: {report['wall_s']:.0f} s of stage wall time.\n\n![report](report.png)\n"
+    )
+    atomic_write_text(exp / "report.md", md)
+    plot(rows, exp / "report.png")
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--exp", type=Path, required=True, help="experiment dir holding the model dirs")
+    parser.add_argument("--models", nargs="+", required=True, help="model dirs under --exp, baseline first")
+    parser.add_argument("--test-set", default="test", help="decode_<set> dir to read WER/RTF from")
+    args = parser.parse_args(argv)
+    setup_logging()
+    report = build_report(args.exp, args.models, args.test_set)
+    print(format_table(report["models"]))
+    print(f"whole run: {report['wall_s']:.0f} s; written {args.exp / 'report.json'}")
+
+
+if __name__ == "__main__":
+    main()

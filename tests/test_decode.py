@@ -1,0 +1,211 @@
+"""Decoding: chunked likelihoods, HCLG search on a tiny real graph, bad-input errors."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import kaldi_hmm_gmm as khg  # before kaldilm (imported by asr.graph.make_g)
+import numpy as np
+import pytest
+import torch
+
+from asr import decode as D
+from asr.gmm import save_model, write_tree
+from asr.graph import load_graph, make_g, make_hclg
+from asr.lang import prepare_lang
+from asr.models import create_model
+
+LEXICON = {"yes": ["Y", "EH", "S"], "no": ["N", "OW"], "maybe": ["M", "EY", "B", "IY"]}
+
+
+@pytest.fixture(scope="module")
+def graph_dir(tmp_path_factory) -> Path:
+    """A real monophone HCLG over a 3-word unigram LM (asr.lang + asr.graph)."""
+    root = tmp_path_factory.mktemp("graph")
+    d = root / "dict"
+    d.mkdir()
+    (d / "lexicon.txt").write_text("<unk> SPN\n!sil SIL\n" + "".join(f"{w} {' '.join(p)}\n" for w, p in LEXICON.items()))
+    (d / "silence_phones.txt").write_text("SIL\nSPN\n")
+    (d / "optional_silence.txt").write_text("SIL\n")
+    (d / "nonsilence_phones.txt").write_text("".join(f"{p}\n" for p in sorted({p for v in LEXICON.values() for p in v})))
+    lang = prepare_lang(d, root / "lang")
+    lp = math.log10(1 / 3)
+    arpa = root / "lm.arpa"
+    arpa.write_text("\\data\\\nngram 1=5\n\n\\1-grams:\n-99 <s>\n" + f"{lp:.4f} </s>\n"
+                    + "".join(f"{lp:.4f} {w}\n" for w in LEXICON) + "\n\\end\\\n")
+    make_g(root / "lang", arpa, root / "lang_test")
+    topo = khg.HmmTopology()
+    topo.read((root / "lang" / "topo").read_text())
+    phones = lang.real_phone_ids
+    p2n = [0] * (max(phones) + 1)
+    for p in phones:
+        p2n[p] = topo.num_pdf_classes(p)
+    tree = khg.monophone_context_dependency(phones, p2n)
+    tm = khg.TransitionModel(tree, topo)
+    mono = root / "mono"
+    mono.mkdir()
+    save_model(mono / "final.mdl", tm, khg.AmDiagGmm())
+    write_tree(mono / "tree", tree)
+    make_hclg(root / "lang_test", mono, root / "graph")
+    return root / "graph"
+
+
+def tiny_model(num_pdfs: int, name: str = "resnet22") -> torch.nn.Module:
+    torch.manual_seed(0)
+    m = create_model(name, num_classes=num_pdfs, in_bins=8, width=4, head_dim=8)
+    for mod in m.modules():  # non-trivial BatchNorm statistics
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.5, 0.5)
+            mod.running_var.uniform_(0.5, 1.5)
+    return m.eval()
+
+
+@pytest.mark.parametrize("name", ["resnet22", "bl_resnet22_a2_b3"])
+def test_chunked_equals_whole(name):
+    # float64: the chunking must be exact, not just within float32 rounding of conv algorithms
+    model = tiny_model(11, name).double()
+    feats = torch.randn(3, 57, 8).numpy()
+    priors = np.log(np.full(11, 1 / 11, dtype=np.float32))
+    whole = D.log_likelihoods(model, feats, priors, chunk_frames=0)
+    assert whole.shape == (57, 11)
+    for chunk, batch in ((10, 2), (16, 8), (100, 1)):
+        chunked = D.log_likelihoods(model, feats, priors, chunk_frames=chunk, batch_chunks=batch)
+        np.testing.assert_allclose(chunked, whole, atol=1e-5, rtol=0)
+    # float32 (what decoding runs): equal up to float32 rounding
+    model32 = model.float()
+    np.testing.assert_allclose(D.log_likelihoods(model32, feats, priors, chunk_frames=10),
+                               D.log_likelihoods(model32, feats, priors, chunk_frames=0), atol=1e-4, rtol=0)
+    # prior subtraction: exp(ll + prior) is a distribution over pdfs per frame
+    np.testing.assert_allclose(np.exp(whole + priors).sum(1), 1.0, atol=1e-5)
+
+
+def _pdf_sequence(graph, words: list[str], frames_per_pdf: int = 3) -> np.ndarray:
+    """Scores `(frames, num_pdfs)` favouring the pdfs of `words` (monophone: pdfs of each phone)."""
+    tm = graph.transition_model
+    phones = {p: i for i, p in enumerate(Path(graph_dir_path[0] / "phones.txt").read_text().split()[::2])}
+    seq: list[int] = []
+    for w in words:
+        for ph in LEXICON[w]:
+            pdfs = sorted({tm.transition_id_to_pdf(t) for t in range(1, tm.num_transition_ids + 1)
+                           if tm.transition_id_to_phone(t) == phones[ph]})
+            for p in pdfs:
+                seq += [p] * frames_per_pdf
+    scores = np.full((len(seq), tm.num_pdfs), -8.0, dtype=np.float32)
+    scores[np.arange(len(seq)), seq] = 0.0
+    return scores
+
+
+graph_dir_path: list[Path] = []
+
+
+def test_search_returns_favoured_words(graph_dir):
+    graph_dir_path[:] = [graph_dir]
+    graph = load_graph(graph_dir)
+    searcher = D.Searcher(graph.hclg, graph.transition_model, D.SearchOptions(beam=13, max_active=7000))
+    for words in (["no", "yes", "maybe"], ["maybe", "maybe"], ["yes"]):
+        ids, ali, ok = searcher.decode(_pdf_sequence(graph, words), acoustic_scale=1.0, utt="u")
+        assert ok
+        assert [graph.words[i] for i in ids] == words
+        assert len(ali) == _pdf_sequence(graph, words).shape[0]
+    # a word insertion penalty graph still decodes the same words when the acoustics are clear
+    pen = D.Searcher(D.add_word_penalty(graph.hclg, 2.0), graph.transition_model, D.SearchOptions())
+    ids, _, _ = pen.decode(_pdf_sequence(graph, ["no", "yes"]), 1.0)
+    assert [graph.words[i] for i in ids] == ["no", "yes"]
+
+
+def _model_dir(root: Path, num_pdfs: int, out_classes: int | None = None) -> Path:
+    m = tiny_model(out_classes or num_pdfs)
+    root.mkdir(parents=True, exist_ok=True)
+    torch.save({"model_name": "resnet22", "model_kwargs": {"num_classes": out_classes or num_pdfs, "in_bins": 8,
+                                                           "width": 4, "head_dim": 8},
+                "state_dict": m.state_dict(), "num_pdfs": out_classes or num_pdfs, "feat_dim": 24,
+                "context": list(m.context)}, root / "final.pt")
+    (root / "pdf_counts").write_text("[ " + " ".join(str(i + 1) for i in range(out_classes or num_pdfs)) + " ]\n")
+    return root
+
+
+def test_model_tree_mismatch_is_an_error(graph_dir, tmp_path):
+    n = load_graph(graph_dir).num_pdfs
+    md = _model_dir(tmp_path / "am_bad", n, out_classes=n + 3)
+    cfg = D.DecodeConfig(str(md), str(graph_dir), str(tmp_path / "feats"))
+    with pytest.raises(ValueError, match=rf"am_bad/final.pt: model has {n + 3} outputs .* {n} pdfs"):
+        D.decode_dir(cfg, tmp_path / "decode")
+
+
+def test_prior_counts_must_match_outputs(tmp_path):
+    (tmp_path / "pdf_counts").write_text("[ 1 2 3 ]\n")
+    with pytest.raises(ValueError, match="3 pdf counts, but the model has 5 outputs"):
+        D.read_log_priors(tmp_path / "pdf_counts", 5)
+    (tmp_path / "pdf_counts").write_text("[ 1 0 3 ]\n")
+    lp = D.read_log_priors(tmp_path / "pdf_counts", 3, floor=1e-6)
+    np.testing.assert_allclose(lp, np.log([0.25, 1e-6, 0.75]), rtol=1e-6)
+
+
+def _feats_dir(root: Path, utts: dict[str, int], dim: int = 24, extra_utt2spk: str = "") -> Path:
+    """A real feature dir (binary ark + scp, per-speaker Kaldi CMVN stats) via kaldiio."""
+    import kaldiio
+
+    from asr.features import cmvn_stats
+
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    mats = {u: rng.standard_normal((n, dim)).astype(np.float32) for u, n in utts.items()}
+    with kaldiio.WriteHelper(f"ark,scp:{root / 'feats.ark'},{root / 'feats.scp'}") as w:
+        for u in sorted(mats):
+            w(u, mats[u])
+    spk = {u: u.split("-")[0] for u in utts}
+    with kaldiio.WriteHelper(f"ark,scp:{root / 'cmvn.ark'},{root / 'cmvn.scp'}") as w:
+        for s in sorted(set(spk.values())):
+            w(s, cmvn_stats(np.concatenate([mats[u] for u in sorted(mats) if spk[u] == s])))
+    (root / "utt2spk").write_text("".join(f"{u} {spk[u]}\n" for u in sorted(utts)) + extra_utt2spk)
+    return root
+
+
+def test_decode_dir_end_to_end(graph_dir, tmp_path):
+    import kaldiio
+
+    n = load_graph(graph_dir).num_pdfs
+    md = _model_dir(tmp_path / "am_tiny", n)
+    feats = _feats_dir(tmp_path / "feats", {"s1-u1": 40, "s1-u2": 25, "s2-u1": 70})
+    out = tmp_path / "decode"
+    D.main(["--model-dir", str(md), "--graph-dir", str(graph_dir), "--feats", str(feats), "--dir", str(out),
+            "--chunk-frames", "16", "--lm-weights", "1", "2", "--word-ins-penalties", "0", "0.5"])
+    hyp = (out / "hyp.txt").read_text().splitlines()
+    assert [ln.split()[0] for ln in hyp] == ["s1-u1", "s1-u2", "s2-u1"]
+    words = {"yes", "no", "maybe", "!sil", "<unk>"}
+    assert all(w in words for ln in hyp for w in ln.split()[1:])
+    assert sorted(p.name for p in out.glob("hyp_*.txt")) == [
+        "hyp_lmwt1_wip0.5.txt", "hyp_lmwt1_wip0.txt", "hyp_lmwt2_wip0.5.txt", "hyp_lmwt2_wip0.txt"]
+    ali = dict(kaldiio.load_scp(str(out / "ali.scp")))
+    assert {u: len(a) for u, a in ali.items()} == {"s1-u1": 40, "s1-u2": 25, "s2-u1": 70}
+    info = __import__("json").loads((out / "decode.json").read_text())
+    assert info["num_utts"] == 3 and info["num_frames"] == 135 and info["audio_s"] == 1.35
+    assert info["rtf"] > 0 and info["nn_s"] > 0 and info["search_s"] > 0
+    assert info["model_name"] == "resnet22" and info["flops_per_frame"] > 0
+    # scoring + per-decode report on the decode dir (reference = what the decoder said for 2 of 3)
+    from asr import decode_report, score
+
+    ref = tmp_path / "text"
+    ref.write_text("\n".join(hyp) + "\n")
+    score.main(["--ref", str(ref), "--hyp", *map(str, sorted(out.glob("hyp*.txt"))), "--dir", str(out / "scoring")])
+    assert __import__("json").loads((out / "scoring" / "wer.json").read_text())["settings"]["hyp"]["err"] == 0
+    report = decode_report.build(out)
+    assert "resnet22" in report and "FLOPs per output frame" in report and (out / "report.png").stat().st_size > 0
+    assert (out / "wer.json").exists()
+    # parallel jobs give the same hypotheses
+    D.main(["--model-dir", str(md), "--graph-dir", str(graph_dir), "--feats", str(feats), "--dir",
+            str(tmp_path / "decode2"), "--chunk-frames", "0", "--nj", "2"])
+    assert (tmp_path / "decode2" / "hyp.txt").read_text().splitlines() == hyp
+
+
+def test_missing_features_is_an_error(graph_dir, tmp_path):
+    n = load_graph(graph_dir).num_pdfs
+    md = _model_dir(tmp_path / "am_tiny", n)
+    feats = _feats_dir(tmp_path / "feats", {"s1-u1": 30}, extra_utt2spk="s1-u9 s1\n")
+    cfg = D.DecodeConfig(str(md), str(graph_dir), str(feats))
+    with pytest.raises(ValueError, match="'s1-u9'"):
+        D.decode_dir(cfg, tmp_path / "decode")
+    wrong_dim = _feats_dir(tmp_path / "feats40", {"s1-u1": 30}, dim=30)
+    with pytest.raises(ValueError, match="dim 30, the model expects 3 x 8"):
+        D.decode_dir(D.DecodeConfig(str(md), str(graph_dir), str(wrong_dim)), tmp_path / "decode")

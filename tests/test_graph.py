@@ -1,0 +1,73 @@
+"""LM, G.fst and HCLG.fst: real graphs built from a toy system, decoded with Kaldi's decoder."""
+
+from __future__ import annotations
+
+import json
+
+import kaldifst
+import pytest
+import yaml
+
+from test_gmm import make_toy_corpus
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    """Toy corpus, lang, mono + one triphone round, LM, G and HCLG for both (via `build_all`)."""
+    from asr.gmm import GmmConfig, train_all
+    from asr.graph import build_all
+    from asr.lang import prepare_lang
+
+    root = tmp_path_factory.mktemp("graph")
+    paths = make_toy_corpus(root, n_train=40, n_test=6, seed=1)
+    prepare_lang(paths["dict_dir"], root / "lang")
+    cfg = GmmConfig.from_yaml(None)
+    cfg.nj = 1
+    cfg.mono.num_iters, cfg.mono.num_gauss, cfg.mono.realign_iters = 6, 150, [1, 2, 3, 4]
+    cfg.tri = cfg.tri[:1]
+    cfg.tri[0].num_iters, cfg.tri[0].num_leaves, cfg.tri[0].min_leaf_count = 3, 90, 30
+    cfg.tri[0].num_gauss, cfg.tri[0].realign_iters = 250, [1]
+    train_all(paths["train"], paths["train"], root / "lang", root / "exp", cfg)
+    (root / "graph.yaml").write_text(yaml.safe_dump({"lm_order": 2, "gmm_models": ["mono", "tri1"],
+                                                     "gmm_decode": False}))
+    info = build_all(root / "graph.yaml", root / "lang", root / "lang_test", root / "exp",
+                     text=paths["train"] / "text")
+    return {**paths, "root": root, "info": info}
+
+
+def test_lm_and_g(system):
+    root = system["root"]
+    arpa = (root / "lang_test/lm.arpa").read_text()
+    assert "\\data\\" in arpa and "ngram 2=" in arpa and "\\2-grams:" in arpa
+    G = kaldifst.StdVectorFst.read(str(root / "lang_test/G.fst"))
+    assert G.num_states > 2
+    words = dict(line.split() for line in (root / "lang_test/words.txt").read_text().splitlines())
+    olabels = {a.olabel for s in range(G.num_states) for a in kaldifst.ArcIterator(G, s)}
+    assert int(words["seven"]) in olabels and int(words["#0"]) not in olabels  # #0 only on the input side
+
+
+@pytest.mark.parametrize("model", ["mono", "tri1"])
+def test_hclg_files_and_sizes(system, model):
+    g = system["root"] / "exp" / model / "graph"
+    for name in ("HCLG.fst", "words.txt", "phones.txt", "final.mdl", "tree", "graph.json"):
+        assert (g / name).is_file(), name
+    info = json.loads((g / "graph.json").read_text())
+    assert info["HCLG"]["states"] > info["LG"]["states"] > 0
+    if model == "tri1":
+        assert info["CLG"]["ilabels"] > system["info"]["mono"]["CLG"]["ilabels"]  # triphone contexts
+
+
+@pytest.mark.parametrize("model", ["mono", "tri1"])
+def test_hclg_decodes_training_utterances(system, model):
+    from asr.gmm import decode, load_features, read_text, wer
+    from asr.graph import load_graph
+
+    graph = load_graph(system["root"] / "exp" / model / "graph")
+    assert graph.num_pdfs == graph.transition_model.num_pdfs and len(graph.tid2pdf) > graph.num_pdfs
+    refs = read_text(system["train"])
+    utts = sorted(refs)[:8]
+    feats = load_features(system["train"], utts)
+    hyps = decode(system["root"] / "exp" / model / "graph", feats)
+    exact = sum(hyps[u] == refs[u] for u in utts)
+    assert exact >= 6, {u: (refs[u], hyps[u]) for u in utts}
+    assert wer({u: refs[u] for u in utts}, hyps)["wer"] < 15.0

@@ -1,0 +1,135 @@
+"""Building blocks of asr.nn: axis policy, crop, resampling, blocks, Big-Little merge."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from asr.nn import (IMAGE, SPEECH, BasicBlock, BigLittle, Bottleneck, ConvBNAct, Resample, center_crop_to,
+                    make_transition, time_context)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run faster on one thread (no sync spinning on a busy CI box)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_policy_axes():
+    assert SPEECH.stride(2) == (1, 2) and SPEECH.padding(3) == (0, 1) and SPEECH.pool_kernel(3) == (1, 3)
+    assert IMAGE.stride(2) == (2, 2) and IMAGE.padding(7) == (3, 3)
+    assert SPEECH.resample_size((10, 4), (3, 8)) == (10, 8)
+    assert IMAGE.resample_size((10, 4), (3, 8)) == (3, 8)
+
+
+def test_conv_speech_shrinks_time_and_strides_frequency_only():
+    conv = ConvBNAct(2, 4, 3, 2, SPEECH)
+    y = conv(torch.randn(1, 2, 20, 9))
+    assert y.shape == (1, 4, 18, 5)  # time 20 - 2, bins ceil(9 / 2)
+    assert conv.context == (1, 1)
+    assert conv.conv.stride == (1, 2) and conv.conv.padding == (0, 1)
+    with pytest.raises(ValueError):
+        ConvBNAct(2, 4, 3, 1, SPEECH, padding=(1, 1))
+
+
+def test_conv_image_keeps_size():
+    assert ConvBNAct(3, 8, 3, 1, IMAGE)(torch.randn(1, 3, 11, 13)).shape == (1, 8, 11, 13)
+
+
+def test_center_crop():
+    x = torch.arange(10.0).view(1, 1, 10, 1)
+    assert center_crop_to(x, (6, 1)).flatten().tolist() == [2, 3, 4, 5, 6, 7]
+    with pytest.raises(ValueError, match="cannot crop"):
+        center_crop_to(x, (11, 1))
+
+
+def test_resample_frequency_only_to_odd_size():
+    x = torch.randn(2, 3, 7, 5)
+    y = Resample(SPEECH)(x, (4, 9))  # the reference time size is ignored: time is never resampled
+    assert y.shape == (2, 3, 7, 9)
+    # every frame is resampled on its own: equals 1-D linear interpolation of that frame
+    ref = F.interpolate(x.reshape(-1, 1, 5), size=9, mode="linear", align_corners=False).reshape(2, 3, 7, 9)
+    torch.testing.assert_close(y, ref)
+    assert Resample(IMAGE)(x, (4, 9)).shape == (2, 3, 4, 9)
+
+
+def _zero_body(block):
+    for m in block.body.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.zeros_(m.weight)
+    return block.eval()
+
+
+def test_basic_block_shortcut_is_centre_cropped():
+    block = _zero_body(BasicBlock(4, 4, 1, SPEECH, num_convs=2))
+    assert block.context == (2, 2)
+    x = torch.randn(1, 4, 12, 6)
+    y = block(x)
+    assert y.shape == (1, 4, 8, 6)
+    # with a zero residual branch the block is relu(shortcut), frames 2..9 of the input
+    torch.testing.assert_close(y, torch.relu(x[:, :, 2:10]))
+
+
+def test_strided_block_shortcut_pools_frequency_only():
+    block = _zero_body(BasicBlock(4, 8, 2, SPEECH, num_convs=1))
+    x = torch.randn(1, 4, 9, 7)
+    y = block(x)
+    assert y.shape == (1, 8, 7, 4)
+    assert block.context == (1, 1)
+    pooled = F.avg_pool2d(x, (1, 3), (1, 2), (0, 1))[:, :, 1:8]
+    proj = block.shortcut.body[1]
+    torch.testing.assert_close(y, torch.relu(proj(pooled)))
+
+
+def test_bottleneck_grouped_se_params():
+    b = Bottleneck(64, 256, 1, IMAGE, inner=128, groups=32, se=True)
+    convs = 64 * 128 + 128 * 128 * 9 // 32 + 128 * 256 + 64 * 256  # 1x1, grouped 3x3, 1x1, shortcut 1x1
+    bns = 2 * (128 + 128 + 256 + 256)
+    se = 256 * 16 + 16 + 16 * 256 + 256
+    assert sum(p.numel() for p in b.parameters()) == convs + bns + se
+    assert b(torch.randn(1, 64, 9, 9)).shape == (1, 256, 9, 9)
+    with pytest.raises(ValueError):
+        Bottleneck(64, 256, 1, IMAGE, inner=100, groups=32)
+    with pytest.raises(ValueError, match="time"):
+        Bottleneck(64, 256, 1, SPEECH, se=True)
+
+
+def _speech_bl(merge):
+    little = nn.Sequential(BasicBlock(8, 2, 1, SPEECH, num_convs=1), ConvBNAct(2, 8, 1, policy=SPEECH, act=False))
+    big = nn.Sequential(BasicBlock(8, 8, 2, SPEECH, num_convs=2), BasicBlock(8, 8, 1, SPEECH, num_convs=1))
+    return BigLittle([little, big], 8, SPEECH, merge=merge, branch_channels=[8, 8])
+
+
+@pytest.mark.parametrize("merge", ["add", "cat"])
+def test_big_little_crops_little_and_upsamples_big(merge):
+    m = _speech_bl(merge).eval()
+    assert m.context == (3, 3)  # deepest branch: three 3x3 convs
+    x = torch.randn(2, 8, 15, 7)  # 7 bins: the Big-Branch runs at 4 and is resampled back to 7
+    y = m(x)
+    assert y.shape == (2, 8, 9, 7)
+    if merge == "add":
+        little, big = m.branches
+        ref = little(x)[:, :, 2:11] + F.interpolate(big(x), size=(9, 7), mode="bilinear", align_corners=False)
+        torch.testing.assert_close(y, torch.relu(ref))
+    else:
+        assert sum(p.numel() for p in m.fuse.parameters()) == 16 * 8 + 2 * 8
+    with pytest.raises(ValueError):
+        BigLittle([nn.Identity()], 8, SPEECH, merge="max")
+
+
+def test_time_context_sums_sequential():
+    seq = nn.Sequential(ConvBNAct(1, 2, 3, 1, SPEECH), nn.ReLU(), BasicBlock(2, 2, 1, SPEECH, num_convs=2))
+    assert time_context(seq) == (3, 3)
+    assert time_context(nn.ReLU()) == (0, 0)
+
+
+def test_transition():
+    t = make_transition(8, 16, 2, SPEECH)
+    assert t.context == (1, 1) and t(torch.randn(1, 8, 5, 8)).shape == (1, 16, 3, 4)
+    t = make_transition(64, 64, 1, IMAGE, kind="bottleneck")
+    assert t(torch.randn(1, 64, 5, 5)).shape == (1, 64, 5, 5)
+    with pytest.raises(ValueError):
+        make_transition(8, 8, 1, SPEECH, kind="dense")

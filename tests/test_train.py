@@ -1,0 +1,136 @@
+"""Tests of asr.train: model dir contents, stop-and-resume equality, a real 2-process DDP run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from asr import train
+from test_data import make_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+BINS = 16
+
+
+def write_conf(tmp: Path, c: dict, **extra) -> Path:
+    cfg = {"feat_dir": str(c["feat_dir"]), "ali_dir": str(c["ali_dir"]),
+           "model": "resnet22", "model_kwargs": {"width": 8, "head_dim": 16},
+           "chunk_frames": 8, "batch_size": 8, "epochs": 2, "lr": 0.05, "momentum": 0.9,
+           "weight_decay": 1e-5, "clip_grad_norm": 5.0, "anneal_factor": 0.5,
+           "anneal_start_epoch": 1, "cv_fraction": 0.2, "seed": 7, "ckpt_every_steps": 3,
+           "log_every_steps": 1, "threads": 1, **extra}
+    path = tmp / "conf.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    return make_corpus(tmp_path, num_spk=4, utts_per_spk=6, num_pdfs=5, bins=BINS, seed=1)
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_train_writes_model_dir_and_learns(corpus, tmp_path):
+    conf = write_conf(tmp_path, corpus)
+    out = tmp_path / "am"
+    assert train.main(["--config", str(conf), "--dir", str(out), "--epochs", "3"]) == 0
+    final = torch.load(out / "final.pt", weights_only=False)
+    assert {"model_name", "model_kwargs", "state_dict", "num_pdfs", "feat_dim", "context"} <= set(final)
+    assert final["num_pdfs"] == 5 and final["feat_dim"] == 3 * BINS
+    assert final["model_kwargs"]["num_classes"] == 5 and final["model_kwargs"]["in_bins"] == BINS
+    from asr.models import create_model
+    model = create_model(final["model_name"], **final["model_kwargs"])
+    model.load_state_dict(final["state_dict"])
+    assert list(model.context) == list(final["context"])
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("cv_frame_acc", "cv_loss", "train_frames_per_s", "wall_s", "params", "model"):
+        assert key in summary
+    assert summary["params"] == sum(p.numel() for p in model.parameters())
+    counts = [int(t) for t in (out / "pdf_counts").read_text().split()[1:-1]]
+    assert len(counts) == 5 and sum(counts) > 0
+    rows = read_csv(out / "train_log.csv")
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    # learned something: loss fell and CV accuracy is well above chance (1/5)
+    steps = read_csv(out / "train_steps.csv")
+    assert float(rows[-1]["train_loss"]) < float(steps[0]["loss"])
+    assert summary["cv_frame_acc"] > 0.4
+    # lr annealed by 0.5 per epoch after epoch 1
+    lrs = [float(r["lr"]) for r in rows]
+    assert lrs[1] == pytest.approx(0.05 * 0.5) and lrs[2] == pytest.approx(0.05 * 0.25)
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "checkpoints" / "last.pt").exists() and (out / "checkpoints" / "epoch-3.pt").exists()
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert cfg["epochs"] == 3
+    # re-running with --resume after the end does nothing and keeps the model
+    mtime = (out / "final.pt").stat().st_mtime_ns
+    assert train.main(["--config", str(conf), "--dir", str(out), "--epochs", "3", "--resume"]) == 0
+    assert (out / "final.pt").stat().st_mtime_ns == mtime
+
+
+def test_stop_mid_epoch_and_resume_gives_same_weights(corpus, tmp_path):
+    conf = write_conf(tmp_path, corpus)
+    full, split = tmp_path / "full", tmp_path / "split"
+    train.main(["--config", str(conf), "--dir", str(full)])
+    steps_per_epoch = int(read_csv(full / "train_log.csv")[0]["step"])
+    stop = steps_per_epoch + 2            # in the middle of epoch 2, not on a checkpoint step
+    assert stop % 3 != 0 and stop < 2 * steps_per_epoch
+    train.main(["--config", str(conf), "--dir", str(split), "--stop-after-steps", str(stop)])
+    assert not (split / "final.pt").exists()
+    ck = torch.load(split / "checkpoints" / "last.pt", weights_only=False)
+    assert (ck["epoch"], ck["batch"], ck["step"]) == (1, 2, stop)
+    train.main(["--config", str(conf), "--dir", str(split), "--resume"])
+    a = torch.load(full / "final.pt", weights_only=False)["state_dict"]
+    b = torch.load(split / "final.pt", weights_only=False)["state_dict"]
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    # the logs agree too (epoch statistics carried across the stop)
+    ra, rb = read_csv(full / "train_log.csv"), read_csv(split / "train_log.csv")
+    for x, y in zip(ra, rb):
+        assert x["train_loss"] == y["train_loss"] and x["cv_frame_acc"] == y["cv_frame_acc"]
+
+
+def test_two_process_ddp_gloo_ranks_agree_and_loss_falls(corpus, tmp_path):
+    conf = write_conf(tmp_path, corpus, batch_size=4)
+    out = tmp_path / "ddp"
+    env = dict(os.environ, ASR_TRAIN_DUMP_RANKS="1",
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "asr.train",
+           "--config", str(conf), "--dir", str(out), "--epochs", "3"]
+    res = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr[-3000:]
+    s0 = torch.load(out / "rank0_state.pt", weights_only=True)
+    s1 = torch.load(out / "rank1_state.pt", weights_only=True)
+    assert s0.keys() == s1.keys()
+    for k in s0:
+        assert torch.equal(s0[k], s1[k]), k
+    final = torch.load(out / "final.pt", weights_only=False)["state_dict"]
+    assert all(torch.equal(final[k], s0[k]) for k in s0)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2
+    steps = read_csv(out / "train_steps.csv")
+    first, last = float(steps[0]["loss"]), np.mean([float(r["loss"]) for r in steps[-3:]])
+    assert last < 0.8 * first
+    # rank 0 alone logs: one CSV row per epoch, one progress line per epoch from rank 0
+    assert len(read_csv(out / "train_log.csv")) == 3
+    assert res.stderr.count("epoch 1: train loss") == 1
+
+
+def test_unknown_config_key_is_an_error(corpus, tmp_path):
+    conf = write_conf(tmp_path, corpus)
+    with pytest.raises(ValueError, match="unknown config key 'batchsize'"):
+        train.main(["--config", str(conf), "--dir", str(tmp_path / "x"), "--batchsize", "3"])
