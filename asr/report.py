@@ -22,7 +22,12 @@ logger = logging.getLogger("asr.report")
 
 
 def read_stage_times(path: Path) -> dict[str, float]:
-    """Latest wall time (seconds) of each stage from a `stage_times` file (`N NAME SECONDS`)."""
+    """Wall time (seconds) per stage from a `stage_times` file (`N NAME... SECONDS` lines).
+
+    Returns {stage number as str: seconds summed over every run of that stage in this exp
+    dir}, so a run killed in training and resumed counts both parts; a stage skipped because
+    it was done adds ~0 s.
+    """
     times: dict[str, float] = {}
     if not path.exists():
         return times
@@ -30,9 +35,9 @@ def read_stage_times(path: Path) -> dict[str, float]:
         parts = line.split()
         if not parts:
             continue
-        if len(parts) != 3:
-            raise ValueError(f"{path}:{lineno}: expected 'STAGE NAME SECONDS', got {line!r}")
-        times[f"{parts[0]} {parts[1]}"] = float(parts[2])
+        if len(parts) < 3 or not parts[0].isdigit():
+            raise ValueError(f"{path}:{lineno}: expected 'STAGE NAME... SECONDS', got {line!r}")
+        times[parts[0]] = times.get(parts[0], 0.0) + float(parts[-1])
     return times
 
 
@@ -56,16 +61,37 @@ def model_row(model_dir: Path, test_set: str) -> dict:
     decode_dir = model_dir / f"decode_{test_set}"
     wer = _load_json(decode_dir / "wer.json")
     decode = _load_json(decode_dir / "decode.json")
+    fixed = default_setting_wer(wer, float(decode["acoustic_scale"]))
     return {
         "model": ckpt["model_name"],
         "dir": str(model_dir),
         "flops_per_frame": int(cost["flops"]),
+        "flops_per_frame_no_output": int(cost["flops_no_output"]),
         "params": int(cost["params"]),
+        "params_no_output": int(cost["params_no_output"]),
         "cv_frame_acc": float(summary["cv_frame_acc"]),
-        "wer": float(wer["wer"]),
+        "wer": fixed,
+        "wer_best_sweep": float(wer["wer"]),
+        "best_setting": wer.get("best_setting"),
         "rtf": float(decode["rtf"]),
         "train_frames_per_s": float(summary["train_frames_per_s"]),
     }
+
+
+def default_setting_wer(wer: dict, acoustic_scale: float) -> float:
+    """WER (%) at the decoder's own setting: LM weight 1/acoustic_scale, no insertion penalty.
+
+    This is the figure not tuned on the test set; the sweep's best is reported beside it.
+    """
+    settings = wer.get("settings", {})
+    lm_weight = 1.0 / acoustic_scale
+    for entry in settings.values():
+        lmwt, wip = entry.get("lm_weight"), entry.get("wip")
+        if lmwt is None and wip is None:  # the 1-best hyp.txt, decoded at that setting
+            return float(entry["wer"])
+        if lmwt is not None and abs(float(lmwt) - lm_weight) < 1e-6 and not wip:
+            return float(entry["wer"])
+    raise ValueError(f"no scored setting at LM weight {lm_weight:g} and penalty 0 among {sorted(settings)}")
 
 
 def format_table(rows: list[dict]) -> str:
@@ -73,12 +99,12 @@ def format_table(rows: list[dict]) -> str:
     base = rows[0]["flops_per_frame"] if rows else 1
     head = (
         "| model | MFLOPs/frame | ratio | params (M) | CV frame acc (%) | test WER (%) "
-        "| decode RTF | train frames/s |\n|---|---|---|---|---|---|---|---|\n"
+        "| best-sweep WER (%) | decode RTF | train frames/s |\n|---|---|---|---|---|---|---|---|---|\n"
     )
     body = "".join(
         f"| {r['model']} | {r['flops_per_frame'] / 1e6:.2f} | {r['flops_per_frame'] / base:.2f} "
         f"| {r['params'] / 1e6:.3f} | {100 * r['cv_frame_acc']:.2f} | {r['wer']:.2f} "
-        f"| {r['rtf']:.3f} | {r['train_frames_per_s']:.0f} |\n"
+        f"| {r['wer_best_sweep']:.2f} | {r['rtf']:.3f} | {r['train_frames_per_s']:.0f} |\n"
         for r in rows
     )
     return head + body
@@ -121,7 +147,10 @@ def build_report(exp: Path, model_dirs: list[str], test_set: str) -> dict:
     table = format_table(rows)
     md = (
         f"# Acoustic models on `{test_set}`\n\n{table}\n"
-        f"FLOPs: multiply-adds of conv and linear layers per output frame (asr.flops). "
+        f"FLOPs: multiply-adds of conv and linear layers per output frame (asr.flops), output layer "
+        f"included. Test WER at the decoder's setting (LM weight 1/acoustic scale, no insertion "
+        f"penalty); best-sweep WER is the best of the LM-weight x penalty grid on the test set "
+        f"itself (Kaldi's RESULTS convention, optimistic). "
         f"Whole run: {report['wall_s']:.0f} s of stage wall time.\n\n![report](report.png)\n"
     )
     atomic_write_text(exp / "report.md", md)

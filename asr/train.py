@@ -375,6 +375,12 @@ def train(args: argparse.Namespace, cfg: dict) -> dict | None:
     last = ckpt_dir / "last.pt"
     if args.resume and last.exists():
         ck = torch.load(last, map_location="cpu", weights_only=False)
+        for key, now in (("num_pdfs", num_pdfs), ("model_kwargs", model_kwargs),
+                         ("model_name", cfg["model"]), ("steps_per_epoch", spe)):
+            if ck.get(key) != now:
+                raise ValueError(f"{last}: checkpoint has {key}={ck.get(key)!r} but this run has "
+                                 f"{now!r} (alignments or config changed): remove {ckpt_dir} "
+                                 f"or start without --resume")
         if ck["world_size"] != dd.world_size:
             raise ValueError(f"{last}: written by {ck['world_size']} processes, resuming with "
                              f"{dd.world_size} would change the data shards")
@@ -417,7 +423,8 @@ def train(args: argparse.Namespace, cfg: dict) -> dict | None:
               "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
               "epoch": epoch, "batch": batch, "step": step, "train_time": train_time,
               "epoch_rows": epoch_rows, "step_rows": step_rows, "ranks": ranks,
-              "world_size": dd.world_size, "config": cfg,
+              "world_size": dd.world_size, "config": cfg, "num_pdfs": num_pdfs,
+              "model_kwargs": model_kwargs, "model_name": cfg["model"], "steps_per_epoch": spe,
               "wall_s": wall_before + time.time() - t_start}
         with atomic_path(ckpt_dir / name) as tmp:
             torch.save(ck, tmp)

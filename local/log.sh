@@ -21,5 +21,6 @@ stage_begin() {
 stage_end() {
   local dt=$((SECONDS - _stage_t0))
   log "stage $1: $2 done in ${dt}s"
+  [ "${dry_run:-false}" = true ] && return 0
   mkdir -p "$exp" && echo "$1 $2 $dt" >> "$exp/stage_times"
 }

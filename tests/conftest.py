@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +27,12 @@ def synth_corpus(tmp_path_factory):
         datadir.write_datadir(dd, root / set_name)
         out[set_name] = root / set_name
     return out
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's tiny models on one thread (no sync spinning on a busy 2-core box)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -8,13 +8,7 @@ import torch
 from asr.flops import count, count_named, main, table
 from asr.models import create_model
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster on one thread (no sync spinning on a busy CI box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # spec (shared/specs/models.md), image table: params (M), FLOPs (x1e9) at 224x224

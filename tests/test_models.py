@@ -15,13 +15,7 @@ IMAGE = ["resnet50", "resnet101", "resnet152", "bl_resnet50", "bl_resnet50_a2_b2
          "bl_seresnext101_32x4d"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster on one thread (no sync spinning on a busy CI box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 SMALL = dict(width=8, in_bins=40, num_classes=30, head_dim=16)

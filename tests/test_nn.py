@@ -9,13 +9,7 @@ from asr.nn import (IMAGE, SPEECH, BasicBlock, BigLittle, Bottleneck, ConvBNAct,
                     make_transition, time_context)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster on one thread (no sync spinning on a busy CI box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_policy_axes():

@@ -91,6 +91,10 @@ def test_stop_mid_epoch_and_resume_gives_same_weights(corpus, tmp_path):
     assert not (split / "final.pt").exists()
     ck = torch.load(split / "checkpoints" / "last.pt", weights_only=False)
     assert (ck["epoch"], ck["batch"], ck["step"]) == (1, 2, stop)
+    # a changed model or alignment set cannot silently resume from this checkpoint
+    with pytest.raises(ValueError, match="checkpoint has model_kwargs="):
+        train.main(["--config", str(conf), "--dir", str(split), "--resume",
+                    "--model_kwargs.width", "16"])
     train.main(["--config", str(conf), "--dir", str(split), "--resume"])
     a = torch.load(full / "final.pt", weights_only=False)["state_dict"]
     b = torch.load(split / "final.pt", weights_only=False)["state_dict"]

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Switchboard 2000h (Switchboard-1 + Fisher) training, Hub5'00 (eval2000) evaluation.
 # The LDC corpora are the user's: their paths are in conf/corpora.yaml.
-#   ./run.sh [--stage N] [--stop-stage M] [--nj J] [--force true] [--dry-run true]
+#   ./run.sh [--stage N] [--stop-stage M] [--nj J] [--ngpu N] [--force true] [--dry-run true]
+#            [--train-set train] [--dev-set dev] [--test-set eval2000]
 # Stages: 0 data prep, 1 features, 2 lang + GMM alignments to 32k CD states (or Kaldi import),
-# 3 acoustic-model training (multi-GPU), 4 LM + HCLG, 5 decoding, 6 Hub5'00 scoring + report.
+# 3 acoustic-model training (multi-GPU), 4 LM + HCLG, 5 decoding, 6 Hub5'00 scoring + report,
+# 7 Table-3-style comparison.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ../../path.sh
@@ -14,6 +16,11 @@ stop_stage=100
 nj=8
 force=false
 dry_run=false
+dry_run_missing=false  # set by stage 0's input check; the dry run still prints every stage's plan
+ngpu=auto           # GPUs for stage 3 (auto: as many as nvidia-smi lists, else 1 CPU process)
+train_set=train
+dev_set=dev
+test_set=eval2000
 conf_dir=conf
 data=data
 exp=exp
@@ -32,7 +39,7 @@ if run_stage 0; then
   stage_begin 0 "Switchboard/Fisher/Hub5'00 data preparation"
   if [ "$dry_run" = true ]; then
     # Check every LDC input path in corpora.yaml and print the plan; stop, naming what is missing.
-    "${swbd_prep[@]}" --dry-run || { log "stage 0 (dry run): inputs missing (see above)"; exit 1; }
+    "${swbd_prep[@]}" --dry-run || { log "stage 0 (dry run): inputs missing (see above)"; dry_run_missing=true; }
     log "stage 0 (dry run): ${swbd_prep[*]}"
   elif ! is_done "$data/.done_swbd_prep"; then
     "${swbd_prep[@]}"
@@ -50,7 +57,7 @@ fi
 # Defaults: ../../conf/{mfcc,logmel}.yaml, overridden by $conf_dir/features.yaml if present.
 if run_stage 1; then
   stage_begin 1 "features"
-  feat_sets="${train_set:-train} ${dev_set:-dev} ${test_set:-eval2000}"
+  feat_sets="$train_set $dev_set $test_set"
   feat_conf=(); [ -f "$conf_dir/features.yaml" ] && feat_conf=(--config "$conf_dir/features.yaml")
   for kind in mfcc logmel; do
     feat_cmd=(python -m asr.features compute --kind $kind "${feat_conf[@]}" --nj "$nj"
@@ -74,8 +81,8 @@ if run_stage 2; then
   stage_begin 2 "lang + GMM alignments"
   lang_cmd=(python -m asr.lang "$data/local/dict" "$data/lang")
   gmm_cmd=(python -m asr.gmm train --config "$conf_dir/gmm.yaml" --nj "$nj" --lang "$data/lang"
-           --data "$data/${train_set:-train}" --feats "$data/${train_set:-train}_mfcc"
-           --dev-feats "$data/${dev_set:-dev}_mfcc" --exp "$exp")
+           --data "$data/$train_set" --feats "$data/${train_set}_mfcc"
+           --dev-feats "$data/${dev_set}_mfcc" --exp "$exp")
   if [ "$dry_run" = true ]; then
     log "stage 2 (dry run): ${lang_cmd[*]}"; log "stage 2 (dry run): ${gmm_cmd[*]}"
   else
@@ -92,14 +99,14 @@ fi
 # ---- end stage 2 ----
 
 # ---- stage 3: acoustic-model training, multi-GPU (issue 5) ----
-# One torchrun process per GPU (DDP, nccl); ngpu=N ./run.sh overrides the GPU count. The feature
+# One torchrun process per GPU (DDP, nccl); --ngpu N overrides the GPU count. The feature
 # memmap cache (exp/feat_cache, float16) is built once by a single process first. Re-running
 # after a kill resumes from the last checkpoint. What is run, for 8 GPUs:
 #   torchrun --standalone --nproc_per_node=8 -m asr.train --config conf/train_resnet22.yaml \
 #       --dir exp/am_resnet22 --resume
 if run_stage 3; then
   stage_begin 3 "acoustic-model training"
-  ngpu=${ngpu:-$( (nvidia-smi -L 2>/dev/null || true) | wc -l)}
+  [ "$ngpu" = auto ] && ngpu=$( (nvidia-smi -L 2>/dev/null || true) | wc -l)
   [ "$ngpu" -ge 1 ] || ngpu=1
   for tag in ${am_tags:-resnet22 bl_resnet22_a2_b3}; do
     dir=$exp/am_$tag
@@ -107,8 +114,8 @@ if run_stage 3; then
       log "stage 3: $dir already trained (--force true retrains)"; continue
     fi
     resume=--resume; [ "$force" = true ] && resume=
-    args=(--config "$conf_dir/train_$tag.yaml" --dir "$dir" --feat_dir "$data/${train_set:-train}_logmel"
-          --ali_dir "$exp/tri2_ali" --dev_feat_dir "$data/${dev_set:-dev}_logmel")
+    args=(--config "$conf_dir/train_$tag.yaml" --dir "$dir" --feat_dir "$data/${train_set}_logmel"
+          --ali_dir "$exp/tri2_ali" --dev_feat_dir "$data/${dev_set}_logmel")
     prep=(python -m asr.train "${args[@]}" --prepare-only)
     launch=(torchrun --standalone --nproc_per_node="$ngpu" -m asr.train "${args[@]}" $resume)
     log "stage 3: training $tag on $ngpu GPU(s) -> $dir"
@@ -146,9 +153,9 @@ fi
 if run_stage 5; then
   stage_begin 5 "decoding"
   for tag in ${am_tags:-resnet22 bl_resnet22_a2_b3}; do
-    dir=$exp/am_$tag/decode_${test_set:-eval2000}
+    dir=$exp/am_$tag/decode_$test_set
     dec_cmd=(python -m asr.decode --config "$conf_dir/decode.yaml" --model-dir "$exp/am_$tag"
-             --graph-dir "$exp/tri2/graph" --feats "$data/${test_set:-eval2000}_logmel" --dir "$dir" --nj "$nj")
+             --graph-dir "$exp/tri2/graph" --feats "$data/${test_set}_logmel" --dir "$dir" --nj "$nj")
     if [ "$dry_run" = true ]; then
       log "stage 5 (dry run): ${dec_cmd[*]}"; continue
     fi
@@ -170,8 +177,8 @@ fi
 if run_stage 6; then
   stage_begin 6 "Hub5'00 scoring and report"
   for tag in ${am_tags:-resnet22 bl_resnet22_a2_b3}; do
-    dir=$exp/am_$tag/decode_${test_set:-eval2000}
-    ref=$data/${test_set:-eval2000}
+    dir=$exp/am_$tag/decode_$test_set
+    ref=$data/$test_set
     score_cmd=(python -m asr.score --config "$conf_dir/decode.yaml" --ref "$ref/stm" --glm "$ref/glm"
                --segments "$ref/segments" --dir "$dir/scoring")
     [ -f "$ref/reco2file_and_channel" ] && score_cmd+=(--reco2file-and-channel "$ref/reco2file_and_channel")
@@ -190,3 +197,18 @@ if run_stage 6; then
   stage_end 6 "Hub5'00 scoring and report"
 fi
 # ---- end stage 6 ----
+
+# ---- stage 7: Table-3-style comparison (issue 7) ----
+if run_stage 7; then
+  if [ "$dry_run" = true ]; then
+    log "stage 7 (dry run): python -m asr.report --exp $exp --models am_resnet22 am_bl_resnet22_a2_b3 --test-set $test_set"
+  else
+    log "stage 7: comparison report -> $exp/report.json"
+    python -m asr.report --exp "$exp" --models am_resnet22 am_bl_resnet22_a2_b3 --test-set "$test_set"
+  fi
+fi
+# ---- end stage 7 ----
+
+if [ "$dry_run" = true ] && [ "$dry_run_missing" = true ]; then
+  log "dry run: some inputs are missing (listed under stage 0); fix conf/corpora.yaml"; exit 1
+fi

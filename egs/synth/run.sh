@@ -5,7 +5,7 @@
 # Every stage reads its options from $conf_dir/<stage>.yaml (conf/tiny/ is the smoke-test size)
 # and writes under $data, $exp (Kaldi layout) and $corpus (synthesised audio).
 # Stages: 0 corpus + data prep, 1 features, 2 lang + GMM alignments + tree, 3 acoustic-model
-# training, 4 LM + HCLG, 5 decoding, 6 scoring + report.
+# training, 4 LM + HCLG, 5 decoding, 6 scoring + per-decode reports, 7 Table-3-style comparison.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ../../path.sh
@@ -161,3 +161,12 @@ if run_stage 6; then
   stage_end 6 "scoring and report"
 fi
 # ---- end stage 6 ----
+
+# ---- stage 7: Table-3-style comparison (issue 7) ----
+# FLOPs/frame (and ratio), params, CV frame accuracy, test WER, decode RTF and training
+# frames/s of every model: printed, and written to $exp/report.{json,md,png}.
+if run_stage 7; then
+  log "stage 7: comparison report -> $exp/report.json"
+  python -m asr.report --exp "$exp" --models am_resnet22 am_bl_resnet22_a2_b3 --test-set test
+fi
+# ---- end stage 7 ----
