@@ -24,9 +24,9 @@ logger = logging.getLogger("asr.report")
 def read_stage_times(path: Path) -> dict[str, float]:
     """Wall time (seconds) per stage from a `stage_times` file (`N NAME... SECONDS` lines).
 
-    Returns {stage number as str: seconds summed over every run of that stage in this exp
-    dir}, so a run killed in training and resumed counts both parts; a stage skipped because
-    it was done adds ~0 s.
+    Returns {stage number as str: seconds summed over every completed run of that stage in
+    this exp dir}; a stage skipped because it was done adds ~0 s, and the part of a stage cut
+    short by a kill is not counted (its stage_end never ran).
     """
     times: dict[str, float] = {}
     if not path.exists():
@@ -99,7 +99,7 @@ def format_table(rows: list[dict]) -> str:
     base = rows[0]["flops_per_frame"] if rows else 1
     head = (
         "| model | MFLOPs/frame | ratio | params (M) | CV frame acc (%) | test WER (%) "
-        "| best-sweep WER (%) | decode RTF | train frames/s |\n|---|---|---|---|---|---|---|---|---|\n"
+        "| best-sweep WER (%) | decode RTF (1 core) | train frames/s |\n|---|---|---|---|---|---|---|---|---|\n"
     )
     body = "".join(
         f"| {r['model']} | {r['flops_per_frame'] / 1e6:.2f} | {r['flops_per_frame'] / base:.2f} "
@@ -150,7 +150,9 @@ def build_report(exp: Path, model_dirs: list[str], test_set: str) -> dict:
         f"FLOPs: multiply-adds of conv and linear layers per output frame (asr.flops), output layer "
         f"included. Test WER at the decoder's setting (LM weight 1/acoustic scale, no insertion "
         f"penalty); best-sweep WER is the best of the LM-weight x penalty grid on the test set "
-        f"itself (Kaldi's RESULTS convention, optimistic). "
+        f"itself (Kaldi's RESULTS convention, optimistic). Decode RTF: process time of one decoding "
+        f"pass (network + search) per second of audio on one core. Train frames/s: output frames "
+        f"per second of training wall time, all processes. "
         f"Whole run: {report['wall_s']:.0f} s of stage wall time.\n\n![report](report.png)\n"
     )
     atomic_write_text(exp / "report.md", md)

@@ -181,7 +181,10 @@ def test_decode_dir_end_to_end(graph_dir, tmp_path):
     assert {u: len(a) for u, a in ali.items()} == {"s1-u1": 40, "s1-u2": 25, "s2-u1": 70}
     info = __import__("json").loads((out / "decode.json").read_text())
     assert info["num_utts"] == 3 and info["num_frames"] == 135 and info["audio_s"] == 1.35
-    assert info["rtf"] > 0 and info["nn_s"] > 0 and info["search_s"] > 0
+    assert info["rtf"] > 0 and info["nn_s"] > 0 and info["search_s"] > 0 and info["sweep_s"] > 0
+    # rtf is one pass (network + main search) per audio second; the sweep's searches are apart
+    assert info["rtf"] == pytest.approx(info["rtf_nn"] + info["rtf_search"], abs=3e-5)
+    assert info["rtf_sweep"] > 0 and info["rtf_wall"] > 0
     assert info["model_name"] == "resnet22" and info["flops_per_frame"] > 0
     # scoring + per-decode report on the decode dir (reference = what the decoder said for 2 of 3)
     from asr import decode_report, score

@@ -2,7 +2,7 @@
 # Switchboard 2000h (Switchboard-1 + Fisher) training, Hub5'00 (eval2000) evaluation.
 # The LDC corpora are the user's: their paths are in conf/corpora.yaml.
 #   ./run.sh [--stage N] [--stop-stage M] [--nj J] [--ngpu N] [--force true] [--dry-run true]
-#            [--train-set train] [--dev-set dev] [--test-set eval2000]
+#            [--train-set train] [--dev-set dev] [--test-set eval2000] [--am-tags "resnet22 ..."]
 # Stages: 0 data prep, 1 features, 2 lang + GMM alignments to 32k CD states (or Kaldi import),
 # 3 acoustic-model training (multi-GPU), 4 LM + HCLG, 5 decoding, 6 Hub5'00 scoring + report,
 # 7 Table-3-style comparison.
@@ -21,6 +21,7 @@ ngpu=auto           # GPUs for stage 3 (auto: as many as nvidia-smi lists, else 
 train_set=train
 dev_set=dev
 test_set=eval2000
+am_tags="resnet22 bl_resnet22_a2_b3"  # models of stages 3, 5-7 (conf/train_<tag>.yaml), baseline first
 conf_dir=conf
 data=data
 exp=exp
@@ -108,7 +109,7 @@ if run_stage 3; then
   stage_begin 3 "acoustic-model training"
   [ "$ngpu" = auto ] && ngpu=$( (nvidia-smi -L 2>/dev/null || true) | wc -l)
   [ "$ngpu" -ge 1 ] || ngpu=1
-  for tag in ${am_tags:-resnet22 bl_resnet22_a2_b3}; do
+  for tag in $am_tags; do
     dir=$exp/am_$tag
     if is_done "$dir/.done"; then
       log "stage 3: $dir already trained (--force true retrains)"; continue
@@ -152,7 +153,7 @@ fi
 # insertion-penalty sweep hyp_lmwt*_wip*.txt, ali.ark, decode.json (real-time factor).
 if run_stage 5; then
   stage_begin 5 "decoding"
-  for tag in ${am_tags:-resnet22 bl_resnet22_a2_b3}; do
+  for tag in $am_tags; do
     dir=$exp/am_$tag/decode_$test_set
     dec_cmd=(python -m asr.decode --config "$conf_dir/decode.yaml" --model-dir "$exp/am_$tag"
              --graph-dir "$exp/tri2/graph" --feats "$data/${test_set}_logmel" --dir "$dir" --nj "$nj")
@@ -176,7 +177,7 @@ fi
 # insertion-penalty sweep: scoring/{wer.json, best_wer, wer-summary, <setting>/score.{sys,pra,dtl}}.
 if run_stage 6; then
   stage_begin 6 "Hub5'00 scoring and report"
-  for tag in ${am_tags:-resnet22 bl_resnet22_a2_b3}; do
+  for tag in $am_tags; do
     dir=$exp/am_$tag/decode_$test_set
     ref=$data/$test_set
     score_cmd=(python -m asr.score --config "$conf_dir/decode.yaml" --ref "$ref/stm" --glm "$ref/glm"
@@ -200,11 +201,13 @@ fi
 
 # ---- stage 7: Table-3-style comparison (issue 7) ----
 if run_stage 7; then
+  report_cmd=(python -m asr.report --exp "$exp" --models $(for t in $am_tags; do echo "am_$t"; done)
+              --test-set "$test_set")
   if [ "$dry_run" = true ]; then
-    log "stage 7 (dry run): python -m asr.report --exp $exp --models am_resnet22 am_bl_resnet22_a2_b3 --test-set $test_set"
+    log "stage 7 (dry run): ${report_cmd[*]}"
   else
     log "stage 7: comparison report -> $exp/report.json"
-    python -m asr.report --exp "$exp" --models am_resnet22 am_bl_resnet22_a2_b3 --test-set "$test_set"
+    "${report_cmd[@]}"
   fi
 fi
 # ---- end stage 7 ----

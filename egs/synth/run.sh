@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Embedded synthetic telephone corpus: from nothing to a WER report on a laptop CPU.
 #   ./run.sh [--stage N] [--stop-stage M] [--nj J] [--force true] [--conf-dir conf]
-#            [--data data] [--exp exp] [--corpus corpus]
+#            [--data data] [--exp exp] [--corpus corpus] [--am-tags "resnet22 ..."]
 # Every stage reads its options from $conf_dir/<stage>.yaml (conf/tiny/ is the smoke-test size)
 # and writes under $data, $exp (Kaldi layout) and $corpus (synthesised audio).
 # Stages: 0 corpus + data prep, 1 features, 2 lang + GMM alignments + tree, 3 acoustic-model
@@ -19,6 +19,7 @@ conf_dir=conf
 data=data
 exp=exp
 corpus=corpus
+am_tags="resnet22 bl_resnet22_a2_b3"  # models of stages 3, 5-7 ($conf_dir/train_<tag>.yaml), baseline first
 . ../../local/parse_options.sh
 
 # ---- stage 0: corpus synthesis and data preparation (issue 3) ----
@@ -87,7 +88,7 @@ fi
 # are the CV set. Re-running after a kill resumes each model from its last checkpoint.
 if run_stage 3; then
   stage_begin 3 "acoustic-model training"
-  for tag in resnet22 bl_resnet22_a2_b3; do
+  for tag in $am_tags; do
     dir=$exp/am_$tag
     if is_done "$dir/.done"; then
       log "stage 3: $dir already trained (--force true retrains)"; continue
@@ -125,7 +126,7 @@ fi
 # (LM-weight x insertion-penalty sweep), ali.ark, decode.json (real-time factor)}.
 if run_stage 5; then
   stage_begin 5 "decoding"
-  for tag in resnet22 bl_resnet22_a2_b3; do
+  for tag in $am_tags; do
     dir=$exp/am_$tag/decode_test
     if is_done "$dir/.done"; then
       log "stage 5: $dir already decoded (--force true redoes it)"; continue
@@ -145,7 +146,7 @@ fi
 # confusion_pairs}; then report.md + report.png + wer.json in each decode dir.
 if run_stage 6; then
   stage_begin 6 "scoring and report"
-  for tag in resnet22 bl_resnet22_a2_b3; do
+  for tag in $am_tags; do
     dir=$exp/am_$tag/decode_test
     if is_done "$dir/.done_score"; then
       log "stage 6: $dir already scored (--force true redoes it)"; continue
@@ -167,6 +168,6 @@ fi
 # frames/s of every model: printed, and written to $exp/report.{json,md,png}.
 if run_stage 7; then
   log "stage 7: comparison report -> $exp/report.json"
-  python -m asr.report --exp "$exp" --models am_resnet22 am_bl_resnet22_a2_b3 --test-set test
+  python -m asr.report --exp "$exp" --models $(for t in $am_tags; do echo "am_$t"; done) --test-set test
 fi
 # ---- end stage 7 ----
