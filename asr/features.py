@@ -1,14 +1,12 @@
 """Kaldi-compatible log-mel filterbank and MFCC features with deltas, CMVN and storage.
 
-One code path computes both kinds (numpy, vectorised over frames, float64 inside, float32 out):
-frames of 25 ms every 10 ms (snip_edges=True, so both kinds give the same frame count),
-DC removal, pre-emphasis 0.97, Povey window, FFT padded to a power of two, power spectrum,
-triangular mel filters (Kaldi's mel scale, low 20 Hz, high Nyquist), log with floor FLT_EPSILON;
-MFCC adds Kaldi's orthonormal DCT, cepstral lifter 22 and raw log energy as c0. The input
-waveform is float in [-1, 1] and is scaled by 32768 as Kaldi reads 16-bit samples. Deltas use
-Kaldi's formula (window 2; the delta-delta kernel is the delta kernel convolved with itself,
-applied to the static features with edge frames repeated). Dither is off unless configured
-(then seeded per utterance from its id).
+Both kinds come from kaldi-native-fbank (Kaldi's own feature code): frames of 25 ms every
+10 ms (snip_edges=True, so both kinds give the same frame count), DC removal, pre-emphasis
+0.97, Povey window, FFT padded to a power of two, power spectrum, Kaldi's mel filters (low
+20 Hz, high Nyquist), log; MFCC adds the DCT, cepstral lifter 22 and raw log energy as c0.
+The input waveform is float in [-1, 1] and is scaled by 32768 as Kaldi reads 16-bit samples.
+Deltas are Kaldi's add-deltas (window 2, edge frames repeated), also from kaldi-native-fbank.
+Dither is off unless configured (then seeded per utterance from its id).
 
 Storage (docs/interfaces.md): a feature dir `data/<set>_<kind>/` is a copy of the data dir
 plus `feats.scp` (float32 `(frames, 3*D)` matrices `[static | delta | delta-delta]`, not
@@ -28,7 +26,6 @@ import os
 import time
 import zlib
 from dataclasses import asdict, dataclass, fields
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +35,6 @@ from asr.utils import atomic_path, atomic_write_text, read_kaldi_map, setup_logg
 
 log = logging.getLogger(__name__)
 
-FLT_EPSILON = 1.1920928955078125e-07
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -96,79 +92,8 @@ class FeatureConfig:
 
 
 # ---------------------------------------------------------------------------------------------
-# Core computation
+# Core computation (kaldi-native-fbank: Kaldi's own fbank, MFCC and delta code)
 # ---------------------------------------------------------------------------------------------
-def _mel(f):
-    return 1127.0 * np.log(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
-
-
-@lru_cache(maxsize=16)
-def mel_banks(num_bins: int, sample_rate: int, padded: int, low_freq: float,
-              high_freq: float) -> np.ndarray:
-    """Kaldi triangular mel filters: float64 (padded // 2 + 1, num_bins), Nyquist row zero."""
-    nyquist = 0.5 * sample_rate
-    high = high_freq if high_freq > 0 else nyquist + high_freq
-    if not (0 <= low_freq < high <= nyquist):
-        raise ValueError(f"bad mel range low={low_freq} high={high} for {sample_rate} Hz")
-    mel_low, mel_high = _mel(low_freq), _mel(high)
-    delta = (mel_high - mel_low) / (num_bins + 1)
-    n_fft_bins = padded // 2
-    mel_f = _mel(np.arange(n_fft_bins) * sample_rate / padded)
-    left = mel_low + np.arange(num_bins) * delta
-    center, right = left + delta, left + 2 * delta
-    m = mel_f[:, None]
-    up = (m - left) / (center - left)
-    down = (right - m) / (right - center)
-    w = np.where((m > left) & (m < right), np.where(m <= center, up, down), 0.0)
-    out = np.zeros((n_fft_bins + 1, num_bins))
-    out[:n_fft_bins] = w
-    return out
-
-
-@lru_cache(maxsize=16)
-def _mel_bands(num_bins: int, sample_rate: int, padded: int, low_freq: float,
-               high_freq: float) -> tuple[tuple[int, int, np.ndarray], ...]:
-    """Each mel filter's support (first, last + 1 FFT bin) and weights, from mel_banks."""
-    banks = mel_banks(num_bins, sample_rate, padded, low_freq, high_freq)
-    bands = []
-    for b in range(num_bins):
-        nz = np.nonzero(banks[:, b])[0]
-        s, e = (int(nz[0]), int(nz[-1]) + 1) if len(nz) else (0, 0)
-        bands.append((s, e, banks[s:e, b].copy()))
-    return tuple(bands)
-
-
-def _apply_mel(power: np.ndarray, bands) -> np.ndarray:
-    """(frames, fft bins) power -> (frames, num_bins) mel energies.
-
-    One small product per filter over its support: the same sums as `power @ mel_banks`, but
-    without a multi-threaded BLAS call, which stalls badly on a loaded machine and in
-    parallel workers.
-    """
-    out = np.zeros((power.shape[0], len(bands)))
-    for b, (s, e, w) in enumerate(bands):
-        if e > s:
-            out[:, b] = power[:, s:e] @ w
-    return out
-
-
-@lru_cache(maxsize=16)
-def _povey_window(n: int) -> np.ndarray:
-    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / (n - 1))) ** 0.85
-
-
-@lru_cache(maxsize=8)
-def _dct_lifter(num_bins: int, num_ceps: int, lifter: float) -> np.ndarray:
-    """Kaldi's orthonormal DCT-II rows 0..num_ceps-1, times the lifter: (num_bins, num_ceps)."""
-    k = np.arange(num_ceps)[:, None]
-    n = np.arange(num_bins)[None, :]
-    dct = np.sqrt(2.0 / num_bins) * np.cos(np.pi / num_bins * (n + 0.5) * k)
-    dct[0] = np.sqrt(1.0 / num_bins)
-    if lifter:
-        dct *= (1.0 + 0.5 * lifter * np.sin(np.pi * np.arange(num_ceps) / lifter))[:, None]
-    return dct.T.copy()
-
-
 def num_frames(num_samples: int, sample_rate: int, frame_length_ms: float = 25.0,
                frame_shift_ms: float = 10.0) -> int:
     """Frames Kaldi makes from num_samples with snip_edges=True."""
@@ -177,74 +102,82 @@ def num_frames(num_samples: int, sample_rate: int, frame_length_ms: float = 25.0
     return 0 if num_samples < win else 1 + (num_samples - win) // shift
 
 
+def knf_options(cfg: FeatureConfig, sample_rate: int):
+    """kaldi-native-fbank FbankOptions / MfccOptions equivalent to `cfg` (dither off: see
+    compute_static)."""
+    import kaldi_native_fbank as knf
+
+    nyquist = 0.5 * sample_rate
+    high = cfg.high_freq if cfg.high_freq > 0 else nyquist + cfg.high_freq
+    if not 0 <= cfg.low_freq < high <= nyquist:
+        raise ValueError(f"bad mel range low_freq={cfg.low_freq} high_freq={cfg.high_freq} "
+                         f"for {sample_rate} Hz audio")
+    opts = knf.MfccOptions() if cfg.kind == "mfcc" else knf.FbankOptions()
+    fo = opts.frame_opts
+    fo.samp_freq = float(sample_rate)
+    fo.frame_length_ms = cfg.frame_length_ms
+    fo.frame_shift_ms = cfg.frame_shift_ms
+    fo.dither = 0.0
+    fo.preemph_coeff = cfg.preemph_coeff
+    fo.remove_dc_offset = cfg.remove_dc_offset
+    fo.window_type = "povey"
+    fo.round_to_power_of_two = True
+    fo.snip_edges = True
+    opts.mel_opts.num_bins = cfg.num_mel_bins
+    opts.mel_opts.low_freq = cfg.low_freq
+    opts.mel_opts.high_freq = cfg.high_freq
+    if cfg.kind == "mfcc":
+        opts.num_ceps = cfg.num_ceps
+        opts.cepstral_lifter = cfg.cepstral_lifter
+        opts.use_energy = cfg.use_energy
+        opts.raw_energy = True
+    else:
+        opts.use_energy = False
+        opts.use_log_fbank = True
+        opts.use_power = True
+    return opts
+
+
 def compute_static(waveform: np.ndarray, sample_rate: int, cfg: FeatureConfig,
                    seed: int = 0) -> np.ndarray:
     """Static features, float32 (frames, D): log-mel (D = num_mel_bins) or MFCC (D = num_ceps).
 
-    `waveform`: 1-D float samples in [-1, 1]. `seed` seeds the dither (if cfg.dither > 0).
+    `waveform`: 1-D float samples in [-1, 1] (scaled by 32768 as Kaldi reads 16-bit audio).
+    With cfg.dither > 0, Gaussian noise of that standard deviation (in 16-bit units) is added
+    to the samples from a generator seeded by `seed`, so results are reproducible (Kaldi draws
+    it per frame from an unseeded generator).
     """
-    x = np.asarray(waveform, dtype=np.float64).reshape(-1) * 32768.0
-    win = int(sample_rate * cfg.frame_length_ms / 1000)
-    shift = int(sample_rate * cfg.frame_shift_ms / 1000)
-    n = num_frames(len(x), sample_rate, cfg.frame_length_ms, cfg.frame_shift_ms)
-    if n == 0:
+    import kaldi_native_fbank as knf
+
+    x = np.asarray(waveform, dtype=np.float32).reshape(-1) * np.float32(32768.0)
+    if not np.isfinite(x).all():
+        bad = int(np.flatnonzero(~np.isfinite(x))[0])
+        raise ValueError(f"non-finite features: the waveform has NaN/inf samples (first at {bad})")
+    if num_frames(len(x), sample_rate, cfg.frame_length_ms, cfg.frame_shift_ms) == 0:
         return np.zeros((0, cfg.dim), dtype=np.float32)
-    frames = np.lib.stride_tricks.sliding_window_view(x, win)[::shift][:n]  # (n, win) view
     if cfg.dither > 0:
-        frames = frames + cfg.dither * np.random.default_rng(seed).standard_normal(frames.shape)
-    if cfg.remove_dc_offset:
-        frames = frames - frames.mean(axis=1, keepdims=True)
-    log_energy = np.log(np.maximum(np.einsum("ij,ij->i", frames, frames), FLT_EPSILON))
-    if cfg.preemph_coeff:
-        emph = np.empty_like(frames)
-        emph[:, 0] = frames[:, 0] * (1 - cfg.preemph_coeff)
-        np.subtract(frames[:, 1:], cfg.preemph_coeff * frames[:, :-1], out=emph[:, 1:])
-        frames = emph
-    frames = frames * _povey_window(win)
-    padded = 1 << (win - 1).bit_length()
-    spec = np.fft.rfft(frames, n=padded, axis=1)
-    power = spec.real**2 + spec.imag**2
-    bands = _mel_bands(cfg.num_mel_bins, sample_rate, padded, cfg.low_freq, cfg.high_freq)
-    logmel = np.log(np.maximum(_apply_mel(power, bands), FLT_EPSILON))
-    if cfg.kind == "logmel":
-        return logmel.astype(np.float32)
-    ceps = logmel @ _dct_lifter(cfg.num_mel_bins, cfg.num_ceps, cfg.cepstral_lifter)
-    if cfg.use_energy:
-        ceps[:, 0] = log_energy
-    return ceps.astype(np.float32)
-
-
-@lru_cache(maxsize=8)
-def delta_kernels(order: int = 2, window: int = 2) -> tuple[np.ndarray, ...]:
-    """Kaldi's delta scales: kernel i (length 4*i+1 for window 2) for derivative order i."""
-    base = np.arange(-window, window + 1, dtype=np.float64) / (2 * sum(j * j for j in range(1, window + 1)))
-    kernels = [np.ones(1)]
-    for _ in range(order):
-        kernels.append(np.convolve(kernels[-1], base))
-    return tuple(kernels)
+        x = x + np.float32(cfg.dither) * np.random.default_rng(seed).standard_normal(
+            len(x), dtype=np.float32)
+    opts = knf_options(cfg, sample_rate)
+    comp = knf.OnlineMfcc(opts) if cfg.kind == "mfcc" else knf.OnlineFbank(opts)
+    comp.accept_waveform(float(sample_rate), x.tolist())  # (a list converts faster than an array)
+    comp.input_finished()
+    return np.array([comp.get_frame(i) for i in range(comp.num_frames_ready)], dtype=np.float32)
 
 
 def add_deltas(feats: np.ndarray, order: int = 2, window: int = 2) -> np.ndarray:
-    """(frames, D) -> float32 (order + 1, frames, D): static, delta, delta-delta (Kaldi)."""
-    feats = np.asarray(feats, dtype=np.float64)
-    t = feats.shape[0]
-    kernels = delta_kernels(order, window)
-    out = np.empty((order + 1,) + feats.shape, dtype=np.float32)
-    out[0] = feats
+    """(frames, D) -> float32 (order + 1, frames, D): static, delta, delta-delta (Kaldi's
+    add-deltas formula, edge frames repeated)."""
+    import kaldi_native_fbank as knf
+
+    feats = np.ascontiguousarray(feats, dtype=np.float32)
+    t, d = feats.shape
     if t == 0:
-        return out
-    half_max = (len(kernels[order]) - 1) // 2
-    padded = np.pad(feats, ((half_max, half_max), (0, 0)), mode="edge")
-    for i in range(1, order + 1):
-        k = kernels[i]
-        half = (len(k) - 1) // 2
-        acc = np.zeros_like(feats)
-        for j, coef in enumerate(k):  # frame t takes coef * feats[clamp(t + j - half)]
-            if coef:
-                start = half_max - half + j
-                acc += coef * padded[start:start + t]
-        out[i] = acc
-    return out
+        return np.zeros((order + 1, 0, d), dtype=np.float32)
+    opts = knf.DeltaOptions()
+    opts.order, opts.window = order, window
+    out = np.asarray(knf.compute_deltas(opts, feats), dtype=np.float32)  # (frames, (order+1)*D)
+    return np.ascontiguousarray(out.reshape(t, order + 1, d).transpose(1, 0, 2))
 
 
 def logmel_deltas(waveform: np.ndarray, sample_rate: int, num_mel_bins: int = 64,
@@ -409,13 +342,6 @@ def _extract_batch(args) -> tuple[list[tuple], dict[str, np.ndarray]]:
     batch_index, utts, cfg, ark_dir, lhotse_dir = args
     ark = Path(ark_dir) / f"feats.{batch_index}.ark"
     results = []
-    spk_stats: dict[str, np.ndarray] = {}
-
-    def collect(res) -> None:
-        results.extend(res[0])
-        for spk, st in res[1].items():
-            spk_stats[spk] = spk_stats[spk] + st if spk in spk_stats else st
-        bar.update(len(res[0]))
     cache: tuple[str, np.ndarray, int] | None = None
     mats, rates = {}, {}
     spk_stats: dict[str, np.ndarray] = {}
@@ -434,7 +360,10 @@ def _extract_batch(args) -> tuple[list[tuple], dict[str, np.ndarray]]:
                 raise FeatureError(f"utterance '{utt}': segment {start}-{end} s is outside "
                                    f"recording '{rec}' ({len(samples) / sr:.3f} s, {entry})")
             samples = samples[s0:s1]
-        mat = compute_features(samples, sr, cfg, _utt_seed(utt))
+        try:
+            mat = compute_features(samples, sr, cfg, _utt_seed(utt))
+        except ValueError as e:
+            raise FeatureError(f"utterance '{utt}': {e} ({entry})") from None
         if mat.shape[0] == 0:
             raise FeatureError(f"utterance '{utt}': too short for one frame "
                                f"({len(samples)} samples, {entry})")
