@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from asr.nn import (IMAGE, SPEECH, BasicBlock, BigLittle, Bottleneck, ConvBNAct, Resample, center_crop_to,
+from asr.nn import (IMAGE, SPEECH, BasicBlock, BigLittle, Bottleneck, ConvBNAct, Pool, Resample, center_crop_to,
                     make_transition, time_context)
 
 
@@ -127,3 +127,12 @@ def test_transition():
     assert t(torch.randn(1, 64, 5, 5)).shape == (1, 64, 5, 5)
     with pytest.raises(ValueError):
         make_transition(8, 8, 1, SPEECH, kind="dense")
+
+
+@pytest.mark.parametrize("policy, size", [(SPEECH, (9, 7)), (SPEECH, (5, 40)), (IMAGE, (7, 7)), (IMAGE, (56, 57))])
+def test_pool_equals_average_pooling(policy, size):
+    pool = Pool(2, policy)
+    x = torch.randn(2, 5, *size)
+    k = (1, 3) if policy is SPEECH else (3, 3)
+    pad = (0, 1) if policy is SPEECH else (1, 1)
+    torch.testing.assert_close(pool(x), F.avg_pool2d(x, k, policy.stride(2), pad))

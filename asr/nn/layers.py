@@ -104,7 +104,10 @@ class Resample(nn.Module):
 
 
 class Pool(nn.Module):
-    """Average pooling (k x k, stride s) on free axes only; used on strided shortcuts."""
+    """Average pooling (k x k, stride s, zero padding counted) on free axes only; used on
+    strided shortcuts. `self.pool` holds the geometry; forward computes the same average as
+    a depthwise convolution with constant weights, several times faster than avg_pool2d on
+    CPU. (batch, C, a0, a1) -> (batch, C, a0', a1')."""
 
     def __init__(self, stride: int, policy: AxisPolicy, kernel: int = 3):
         super().__init__()
@@ -112,7 +115,10 @@ class Pool(nn.Module):
         self.pool = nn.AvgPool2d(k, policy.stride(stride), policy.padding(k))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(x)
+        k0, k1 = self.pool.kernel_size
+        channels = x.shape[1]
+        weight = x.new_full((channels, 1, k0, k1), 1.0 / (k0 * k1))
+        return F.conv2d(x, weight, stride=self.pool.stride, padding=self.pool.padding, groups=channels)
 
 
 class SqueezeExcite(nn.Module):
