@@ -251,7 +251,9 @@ def _decode_one(utt: str) -> dict:
     sweep = {}
     for lmwt in cfg.lm_weights:
         for p in cfg.word_ins_penalties:
-            sweep[setting_name(lmwt, p)] = _W["searchers"][p].decode(ll, 1.0 / lmwt, utt)[0]
+            same_as_main = p == 0.0 and math.isclose(lmwt * cfg.acoustic_scale, 1.0)
+            sweep[setting_name(lmwt, p)] = words if same_as_main else \
+                _W["searchers"][p].decode(ll, 1.0 / lmwt, utt)[0]
     t3 = time.perf_counter()
     return {"utt": utt, "words": words, "ali": ali, "ok": ok, "frames": int(ll.shape[0]),
             "nn_s": t1 - t0, "search_s": t2 - t1, "sweep_s": t3 - t2, "sweep": sweep}

@@ -43,10 +43,11 @@ def test_tiny_recipe_end_to_end(tmp_path):
         am = exp / f"am_{tag}"
         for f in ("final.pt", "pdf_counts", "summary.json", "train_log.csv", "curves.png"):
             assert (am / f).exists(), f"{am}/{f}"
-        dec = am / "decode_test"
-        for f in ("hyp.txt", "decode.json", "wer.json", "report.md"):
-            assert (dec / f).exists(), f"{dec}/{f}"
-        assert (dec / "scoring" / "wer-summary").exists()
+        for set_name in ("dev", "test"):  # dev tunes the LM weight reported on test
+            dec = am / f"decode_{set_name}"
+            for f in ("hyp.txt", "decode.json", "wer.json", "report.md"):
+                assert (dec / f).exists(), f"{dec}/{f}"
+            assert (dec / "scoring" / "wer-summary").exists()
 
     # The comparison report parses and has the documented schema.
     report = json.loads((exp / "report.json").read_text())
@@ -56,6 +57,8 @@ def test_tiny_recipe_end_to_end(tmp_path):
         for key in ("flops_per_frame", "params", "cv_frame_acc", "wer", "rtf", "train_frames_per_s"):
             assert isinstance(m[key], (int, float)), key
         assert 0.0 <= m["cv_frame_acc"] <= 1.0 and m["wer"] >= 0.0 and m["rtf"] > 0
+        dev = json.loads((exp / f"am_{m['model']}" / "decode_dev" / "wer.json").read_text())
+        assert m["tuned_setting"] == dev["best_setting"] and m["wer"] == m["wer_tuned"]
     base, bl = report["models"]
     assert bl["flops_per_frame"] < base["flops_per_frame"]
     assert (exp / "report.png").stat().st_size > 0

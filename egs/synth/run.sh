@@ -2,6 +2,7 @@
 # Embedded synthetic telephone corpus: from nothing to a WER report on a laptop CPU.
 #   ./run.sh [--stage N] [--stop-stage M] [--nj J] [--force true] [--conf-dir conf]
 #            [--data data] [--exp exp] [--corpus corpus] [--am-tags "resnet22 ..."]
+#            [--test-set test] [--tune-set dev]
 # Every stage reads its options from $conf_dir/<stage>.yaml (conf/tiny/ is the smoke-test size)
 # and writes under $data, $exp (Kaldi layout) and $corpus (synthesised audio).
 # Stages: 0 corpus + data prep, 1 features, 2 lang + GMM alignments + tree, 3 acoustic-model
@@ -20,6 +21,8 @@ data=data
 exp=exp
 corpus=corpus
 am_tags="resnet22 bl_resnet22_a2_b3"  # models of stages 3, 5-7 ($conf_dir/train_<tag>.yaml), baseline first
+test_set=test   # the set the report's WER is measured on
+tune_set=dev    # the set whose best LM weight/penalty is applied to $test_set ("" for none)
 . ../../local/parse_options.sh
 
 # ---- stage 0: corpus synthesis and data preparation (issue 3) ----
@@ -121,53 +124,59 @@ fi
 # ---- end stage 4 ----
 
 # ---- stage 5: decoding (issue 6) ----
-# Each model of stage 3 decodes $data/test_logmel through $exp/tri2/graph/HCLG.fst (options:
-# $conf_dir/decode.yaml, `decode:`): $exp/am_<tag>/decode_test/{hyp.txt, hyp_lmwt*_wip*.txt
-# (LM-weight x insertion-penalty sweep), ali.ark, decode.json (real-time factor)}.
+# Each model of stage 3 decodes $data/{$tune_set,$test_set}_logmel through $exp/tri2/graph/HCLG.fst
+# (options: $conf_dir/decode.yaml, `decode:`): $exp/am_<tag>/decode_<set>/{hyp.txt,
+# hyp_lmwt*_wip*.txt (LM-weight x insertion-penalty sweep), ali.ark, decode.json (real-time factor)}.
 if run_stage 5; then
   stage_begin 5 "decoding"
   for tag in $am_tags; do
-    dir=$exp/am_$tag/decode_test
-    if is_done "$dir/.done"; then
-      log "stage 5: $dir already decoded (--force true redoes it)"; continue
-    fi
-    log "stage 5: decoding $data/test_logmel with $exp/am_$tag -> $dir"
-    python -m asr.decode --config "$conf_dir/decode.yaml" --model-dir "$exp/am_$tag" \
-      --graph-dir "$exp/tri2/graph" --feats "$data/test_logmel" --dir "$dir" --nj "$nj"
-    mark_done "$dir/.done"
+    for set in $tune_set $test_set; do
+      dir=$exp/am_$tag/decode_$set
+      if is_done "$dir/.done"; then
+        log "stage 5: $dir already decoded (--force true redoes it)"; continue
+      fi
+      log "stage 5: decoding $data/${set}_logmel with $exp/am_$tag -> $dir"
+      python -m asr.decode --config "$conf_dir/decode.yaml" --model-dir "$exp/am_$tag" \
+        --graph-dir "$exp/tri2/graph" --feats "$data/${set}_logmel" --dir "$dir" --nj "$nj"
+      mark_done "$dir/.done"
+    done
   done
   stage_end 5 "decoding"
 fi
 # ---- end stage 5 ----
 
 # ---- stage 6: scoring and report (issues 6, 7) ----
-# sclite-style scoring of every hypothesis file against $data/test/text (`score:` options in
+# sclite-style scoring of every hypothesis file against $data/<set>/text (`score:` options in
 # $conf_dir/decode.yaml): scoring/{wer.json, wer-summary, best_wer, <setting>/score.{sys,raw,pra,dtl},
 # confusion_pairs}; then report.md + report.png + wer.json in each decode dir.
 if run_stage 6; then
   stage_begin 6 "scoring and report"
   for tag in $am_tags; do
-    dir=$exp/am_$tag/decode_test
-    if is_done "$dir/.done_score"; then
-      log "stage 6: $dir already scored (--force true redoes it)"; continue
-    fi
-    log "stage 6: scoring $dir"
-    hyps=("$dir"/hyp_lmwt*.txt); [ -e "${hyps[0]}" ] || hyps=("$dir/hyp.txt")  # the sweep, else 1-best
-    python -m asr.score --config "$conf_dir/decode.yaml" --ref "$data/test/text" \
-      --hyp "${hyps[@]}" --words-txt "$exp/tri2/graph/words.txt" --dir "$dir/scoring"
-    python -m asr.decode_report --dir "$dir" > /dev/null
-    log "stage 6: $(head -n 1 "$dir/scoring/best_wer") ($tag; report: $dir/report.md)"
-    mark_done "$dir/.done_score"
+    for set in $tune_set $test_set; do
+      dir=$exp/am_$tag/decode_$set
+      if is_done "$dir/.done_score"; then
+        log "stage 6: $dir already scored (--force true redoes it)"; continue
+      fi
+      log "stage 6: scoring $dir"
+      hyps=("$dir"/hyp_lmwt*.txt); [ -e "${hyps[0]}" ] || hyps=("$dir/hyp.txt")  # the sweep, else 1-best
+      python -m asr.score --config "$conf_dir/decode.yaml" --ref "$data/$set/text" \
+        --hyp "${hyps[@]}" --words-txt "$exp/tri2/graph/words.txt" --dir "$dir/scoring"
+      python -m asr.decode_report --dir "$dir" > /dev/null
+      log "stage 6: $(head -n 1 "$dir/scoring/best_wer") ($tag on $set; report: $dir/report.md)"
+      mark_done "$dir/.done_score"
+    done
   done
   stage_end 6 "scoring and report"
 fi
 # ---- end stage 6 ----
 
 # ---- stage 7: Table-3-style comparison (issue 7) ----
-# FLOPs/frame (and ratio), params, CV frame accuracy, test WER, decode RTF and training
-# frames/s of every model: printed, and written to $exp/report.{json,md,png}.
+# FLOPs/frame (and ratio), params, CV frame accuracy, test WER (at the LM weight and penalty
+# tuned on $tune_set), decode RTF and training frames/s of every model: printed, and written to
+# $exp/report.{json,md,png}.
 if run_stage 7; then
   log "stage 7: comparison report -> $exp/report.json"
-  python -m asr.report --exp "$exp" --models $(for t in $am_tags; do echo "am_$t"; done) --test-set test
+  python -m asr.report --exp "$exp" --models $(for t in $am_tags; do echo "am_$t"; done) \
+    --test-set "$test_set" --tune-set "$tune_set"
 fi
 # ---- end stage 7 ----
