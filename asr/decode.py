@@ -19,8 +19,15 @@ Outputs in `--dir`:
                          when `--lm-weights` is given (one search per setting; the network
                          runs once per utterance)
   decode.json            options, counts, wall time split NN vs search, real-time factors
-The binding returns the best path only (no lattice access), so no `lat.ark` is written: the
-LM-weight sweep re-runs the search on the stored likelihoods instead of rescoring lattices.
+  nbest.txt              with `--nbest N`: up to N distinct word sequences per utterance, keys
+                         `<utt>-1`..`<utt>-N` best first (as Kaldi's lattice-to-nbest names them)
+  nbest_cost.txt         their total costs (graph cost + scaled acoustic cost), Kaldi text table
+The lattice-faster binding returns the best path only, so the LM-weight sweep re-runs the search
+on the stored likelihoods instead of rescoring lattices. N-best lists come from a second search
+with kaldi-decoder's LatticeSimpleDecoder: its raw state-level lattice is projected on words and
+determinised in the tropical semiring (kaldifst has no lattice determinisation, so graph and
+acoustic costs are summed), and the N cheapest paths are its distinct word sequences.
+No `lat.ark` is written.
 """
 
 from __future__ import annotations
@@ -187,6 +194,62 @@ class Searcher:
         return list(words), list(ali), bool(ok)
 
 
+class NbestSearcher:
+    """N distinct best word sequences from kaldi-decoder's LatticeSimpleDecoder lattice."""
+
+    def __init__(self, hclg, tid2pdf: np.ndarray, opts: SearchOptions, n: int):
+        import kaldi_decoder as kd
+
+        self.kd = kd
+        cfg = kd.LatticeSimpleDecoderConfig()
+        cfg.beam, cfg.lattice_beam = opts.beam, opts.lattice_beam
+        self.decoder = kd.LatticeSimpleDecoder(hclg, cfg)
+        self.tid2pdf = tid2pdf
+        self.n = n
+
+    def decode(self, pdf_scores: np.ndarray, acoustic_scale: float) -> list[tuple[list[int], float]]:
+        """`(frames, num_pdfs)` log-likelihoods -> [(word ids, total cost)], cheapest first."""
+        import kaldifst
+
+        if pdf_scores.shape[0] == 0:
+            return []
+        mat = np.ascontiguousarray(acoustic_scale * pdf_scores[:, self.tid2pdf], dtype=np.float32)
+        self.decoder.decode(self.kd.DecodableCtc(mat))
+        ok, lat = self.decoder.get_raw_lattice()
+        if lat.num_states == 0:
+            return []
+        acceptor = word_acceptor(lat)
+        kaldifst.rmepsilon(acceptor)  # in place
+        words = kaldifst.determinize(acceptor)
+        out = []
+        for path in kaldifst.lattice_to_nbest(words, n=self.n):
+            _, _, word_ids, weight = kaldifst.get_linear_symbol_sequence(path)
+            out.append((list(word_ids), float(weight.value)))
+        return out
+
+
+def word_acceptor(lat):
+    """Kaldi Lattice (arcs tid:word, weights graph,acoustic) -> StdVectorFst word acceptor with
+    the summed cost (read through the lattice's text form: the binding has no lattice arc iterator)."""
+    import kaldifst
+
+    def cost(field: str) -> float:
+        return sum(float(c) for c in field.split(",")) if field else 0.0
+
+    rows = [line.split() for line in lat.to_str().splitlines() if line.strip()]
+    out = kaldifst.StdVectorFst()
+    for _ in range(lat.num_states):
+        out.add_state()
+    out.start = lat.start
+    for r in rows:
+        if len(r) >= 4:  # src dst ilabel olabel [graph,acoustic]
+            out.add_arc(int(r[0]), kaldifst.StdArc(int(r[3]), int(r[3]), cost(r[4] if len(r) > 4 else ""),
+                                                   int(r[1])))
+        else:  # final state [graph,acoustic]
+            out.set_final(int(r[0]), cost(r[1] if len(r) > 1 else ""))
+    return out
+
+
 def check_compatible(num_outputs: int, trans_model, model_dir: Path, mdl_path: Path) -> None:
     """Model output size must equal the transition model's (tree's) number of pdfs."""
     n = trans_model.num_pdfs
@@ -213,6 +276,7 @@ class DecodeConfig:
     word_ins_penalties: list[float] = field(default_factory=lambda: [0.0])
     cmvn: bool = True
     device: str = "cpu"
+    nbest: int = 0
 
 
 _W: dict = {}  # per-process state (model, graphs, reader), set by _init_worker
@@ -233,7 +297,8 @@ def _init_worker(cfg: DecodeConfig) -> None:
     for p in cfg.word_ins_penalties:
         if cfg.lm_weights and p not in searchers:
             searchers[p] = Searcher(add_word_penalty(hclg, p), tm, cfg.search)
-    _W.update(model=model, searchers=searchers, cfg=cfg,
+    nbest = NbestSearcher(hclg, searchers[0.0].tid2pdf, cfg.search, cfg.nbest) if cfg.nbest > 0 else None
+    _W.update(model=model, searchers=searchers, nbest=nbest, cfg=cfg,
               priors=read_log_priors(Path(cfg.model_dir) / "pdf_counts", int(meta["num_pdfs"]), cfg.prior_floor),
               reader=FeatureReader(cfg.feats, cmvn=cfg.cmvn))
 
@@ -255,8 +320,11 @@ def _decode_one(utt: str) -> dict:
             sweep[setting_name(lmwt, p)] = words if same_as_main else \
                 _W["searchers"][p].decode(ll, 1.0 / lmwt, utt)[0]
     t3 = time.perf_counter()
+    nbest = _W["nbest"].decode(ll, cfg.acoustic_scale) if _W["nbest"] is not None else []
+    t4 = time.perf_counter()
     return {"utt": utt, "words": words, "ali": ali, "ok": ok, "frames": int(ll.shape[0]),
-            "nn_s": t1 - t0, "search_s": t2 - t1, "sweep_s": t3 - t2, "sweep": sweep}
+            "nn_s": t1 - t0, "search_s": t2 - t1, "sweep_s": t3 - t2, "nbest_s": t4 - t3, "sweep": sweep,
+            "nbest": nbest}
 
 
 def setting_name(lm_weight: float, wip: float) -> str:
@@ -310,7 +378,7 @@ def decode_dir(cfg: DecodeConfig, out_dir: str | Path, nj: int = 1) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     words, utts, info = _check_inputs(cfg)
-    for stale in out_dir.glob("hyp_*.txt"):  # a previous sweep's settings must not be scored again
+    for stale in [*out_dir.glob("hyp_*.txt"), *out_dir.glob("nbest*.txt")]:  # not from this run: remove
         stale.unlink()
     logger.info("decoding %d utterances of %s with %s (%s), %d job(s)", len(utts), cfg.feats, cfg.model_dir,
                 info["model_name"], nj)
@@ -345,6 +413,12 @@ def decode_dir(cfg: DecodeConfig, out_dir: str | Path, nj: int = 1) -> dict:
         with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{out_dir / 'ali.scp'}") as w:
             for r in ordered:
                 w(r["utt"], np.asarray(r["ali"], dtype=np.int32))
+    if cfg.nbest > 0:
+        atomic_write_text(out_dir / "nbest.txt", "".join(
+            f"{r['utt']}-{k} {text(ids, r['utt'])}".rstrip() + "\n"
+            for r in ordered for k, (ids, _) in enumerate(r["nbest"], 1)))
+        atomic_write_text(out_dir / "nbest_cost.txt", "".join(
+            f"{r['utt']}-{k} {c:.4f}\n" for r in ordered for k, (_, c) in enumerate(r["nbest"], 1)))
     # ali.scp points at the temporary name until the rename: rewrite it with the final path.
     scp = (out_dir / "ali.scp").read_text().replace(str(tmp_ark), str(out_dir / "ali.ark"))
     atomic_write_text(out_dir / "ali.scp", scp)
@@ -355,7 +429,8 @@ def decode_dir(cfg: DecodeConfig, out_dir: str | Path, nj: int = 1) -> dict:
                        len(not_final), ", ".join(not_final[:5]))
     frames = sum(r["frames"] for r in ordered)
     audio_s = frames * FRAME_SHIFT_S
-    nn_s, search_s, sweep_s = (sum(r[k] for r in ordered) for k in ("nn_s", "search_s", "sweep_s"))
+    nn_s, search_s, sweep_s, nbest_s = (sum(r[k] for r in ordered) for k in ("nn_s", "search_s", "sweep_s",
+                                                                              "nbest_s"))
 
     def per_audio_s(seconds: float) -> float | None:
         return round(seconds / audio_s, 5) if audio_s else None
@@ -367,13 +442,13 @@ def decode_dir(cfg: DecodeConfig, out_dir: str | Path, nj: int = 1) -> dict:
         "word_ins_penalties": cfg.word_ins_penalties if cfg.lm_weights else [], "settings": settings,
         "device": cfg.device, "nj": nj, "num_utts": len(ordered), "num_frames": frames, "audio_s": round(audio_s, 3),
         "wall_s": round(wall, 3), "nn_s": round(nn_s, 3), "search_s": round(search_s, 3),
-        "sweep_s": round(sweep_s, 3),
+        "sweep_s": round(sweep_s, 3), "nbest": cfg.nbest, "nbest_s": round(nbest_s, 3),
         "rtf": per_audio_s(nn_s + search_s), "rtf_nn": per_audio_s(nn_s), "rtf_search": per_audio_s(search_s),
         "rtf_sweep": per_audio_s(sweep_s), "rtf_wall": per_audio_s(wall),
         "not_final_utts": not_final, "torch_threads": 1 if nj > 1 else torch.get_num_threads(),
         "note": "rtf = one decoding pass (network + search at the main setting) in process-seconds per "
                 "audio second on one core, = rtf_nn + rtf_search; rtf_sweep = the extra searches of the "
-                "LM-weight x penalty sweep; rtf_wall = wall time of the whole run (all jobs, sweep and "
+                "LM-weight x penalty sweep (nbest_s: the n-best search); rtf_wall = wall time of the whole run (all jobs, sweep and "
                 "start-up included) / audio duration",
     }
     atomic_write_text(out_dir / "decode.json", json.dumps(summary, indent=2) + "\n")
@@ -403,6 +478,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--word-ins-penalties", type=float, nargs="*", default=[0.0], help="sweep: insertion penalties")
     p.add_argument("--no-cmvn", action="store_true", help="do not apply the per-speaker CMVN")
     p.add_argument("--device", default="cpu", help="network device: cpu, cuda, cuda:N or auto (jobs share it)")
+    p.add_argument("--nbest", type=int, default=0, help="also write up to N distinct best word sequences "
+                   "per utterance (nbest.txt, nbest_cost.txt); 0: off")
     from asr.score import parse_with_config
 
     a = parse_with_config(p, argv, "decode")
@@ -410,7 +487,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = DecodeConfig(a.model_dir, a.graph_dir, a.feats, a.acoustic_scale,
                        SearchOptions(a.beam, a.max_active, a.min_active, a.lattice_beam), a.chunk_frames,
                        a.batch_chunks, a.prior_floor, list(a.lm_weights), list(a.word_ins_penalties), not a.no_cmvn,
-                       a.device)
+                       a.device, a.nbest)
     decode_dir(cfg, a.dir, a.nj)
 
 

@@ -170,8 +170,21 @@ def test_decode_dir_end_to_end(graph_dir, tmp_path):
     feats = _feats_dir(tmp_path / "feats", {"s1-u1": 40, "s1-u2": 25, "s2-u1": 70})
     out = tmp_path / "decode"
     D.main(["--model-dir", str(md), "--graph-dir", str(graph_dir), "--feats", str(feats), "--dir", str(out),
-            "--chunk-frames", "16", "--lm-weights", "1", "2", "--word-ins-penalties", "0", "0.5"])
+            "--chunk-frames", "16", "--lm-weights", "1", "2", "--word-ins-penalties", "0", "0.5", "--nbest", "3"])
     hyp = (out / "hyp.txt").read_text().splitlines()
+    # n-best: distinct word sequences, cheapest first, the first one being the 1-best
+    nbest = [ln.split(maxsplit=1) + [""] for ln in (out / "nbest.txt").read_text().splitlines()]
+    costs = dict(ln.split() for ln in (out / "nbest_cost.txt").read_text().splitlines())
+    assert [k for k, *_ in nbest] == list(costs)
+    for line in hyp:
+        utt, *best = line.split()
+        entries = [(k, w.split()) for k, w, *_ in nbest if k.rsplit("-", 1)[0] == utt]
+        assert 1 <= len(entries) <= 3 and [k for k, _ in entries] == [f"{utt}-{i}" for i in range(1, len(entries) + 1)]
+        assert entries[0][1] == best
+        seqs = [tuple(w) for _, w in entries]
+        assert len(set(seqs)) == len(seqs)
+        c = [float(costs[k]) for k, _ in entries]
+        assert c == sorted(c)
     assert [ln.split()[0] for ln in hyp] == ["s1-u1", "s1-u2", "s2-u1"]
     words = {"yes", "no", "maybe", "!sil", "<unk>"}
     assert all(w in words for ln in hyp for w in ln.split()[1:])
@@ -184,7 +197,7 @@ def test_decode_dir_end_to_end(graph_dir, tmp_path):
     assert info["rtf"] > 0 and info["nn_s"] > 0 and info["search_s"] > 0 and info["sweep_s"] > 0
     # rtf is one pass (network + main search) per audio second; the sweep's searches are apart
     assert info["rtf"] == pytest.approx(info["rtf_nn"] + info["rtf_search"], abs=3e-5)
-    assert info["rtf_sweep"] > 0 and info["rtf_wall"] > 0
+    assert info["rtf_sweep"] > 0 and info["rtf_wall"] > 0 and info["nbest"] == 3 and info["nbest_s"] > 0
     assert info["model_name"] == "resnet22" and info["flops_per_frame"] > 0
     # scoring + per-decode report on the decode dir (reference = what the decoder said for 2 of 3)
     from asr import decode_report, score

@@ -45,7 +45,7 @@ def test_tiny_recipe_end_to_end(tmp_path):
             assert (am / f).exists(), f"{am}/{f}"
         for set_name in ("dev", "test"):  # dev tunes the LM weight reported on test
             dec = am / f"decode_{set_name}"
-            for f in ("hyp.txt", "decode.json", "wer.json", "report.md"):
+            for f in ("hyp.txt", "decode.json", "wer.json", "report.md", "nbest.txt"):
                 assert (dec / f).exists(), f"{dec}/{f}"
             assert (dec / "scoring" / "wer-summary").exists()
 
