@@ -448,8 +448,8 @@ def decode_dir(cfg: DecodeConfig, out_dir: str | Path, nj: int = 1) -> dict:
         "not_final_utts": not_final, "torch_threads": 1 if nj > 1 else torch.get_num_threads(),
         "note": "rtf = one decoding pass (network + search at the main setting) in process-seconds per "
                 "audio second on one core, = rtf_nn + rtf_search; rtf_sweep = the extra searches of the "
-                "LM-weight x penalty sweep (nbest_s: the n-best search); rtf_wall = wall time of the whole run (all jobs, sweep and "
-                "start-up included) / audio duration",
+                "LM-weight x penalty sweep (nbest_s: the n-best search); rtf_wall = wall time of the "
+                "whole run (all jobs, sweep and start-up included) / audio duration",
     }
     atomic_write_text(out_dir / "decode.json", json.dumps(summary, indent=2) + "\n")
     logger.info("decoded %d utterances (%.1f s of audio) in %.1f s wall with %d job(s): RTF %.3f per core "
