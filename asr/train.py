@@ -294,6 +294,22 @@ def sync_buffers(model, dd: Dist) -> None:
 # --------------------------------------------------------------------------- main
 
 
+def lock_dir(out: Path):
+    """Exclusive lock on `<out>/.lock` (the returned open file holds it; the OS frees it when
+    the process ends, also on a kill). A second training into the same dir fails at once
+    instead of overwriting the first one's checkpoints."""
+    import fcntl
+
+    f = open(out / ".lock", "a")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise RuntimeError(f"{out}: another training process is using this dir (it holds {out / '.lock'}); "
+                           f"wait for it or stop it before training or resuming here") from None
+    return f
+
+
 def train(args: argparse.Namespace, cfg: dict) -> dict | None:
     """Run (or resume) training; returns the summary on rank 0 when finished."""
     from asr.models import create_model
@@ -305,6 +321,7 @@ def train(args: argparse.Namespace, cfg: dict) -> dict | None:
     ckpt_dir = out / "checkpoints"
     if dd.main:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
+        lock = lock_dir(out)  # noqa: F841  (held until this process exits, even if killed)
     if dd.device.type == "cuda":
         torch.backends.cudnn.benchmark = True     # fixed input shapes
     else:

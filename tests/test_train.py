@@ -138,3 +138,17 @@ def test_unknown_config_key_is_an_error(corpus, tmp_path):
     conf = write_conf(tmp_path, corpus)
     with pytest.raises(ValueError, match="unknown config key 'batchsize'"):
         train.main(["--config", str(conf), "--dir", str(tmp_path / "x"), "--batchsize", "3"])
+
+
+def test_second_training_in_the_same_dir_is_refused(corpus, tmp_path):
+    import fcntl
+
+    conf = write_conf(tmp_path, corpus)
+    out = tmp_path / "busy"
+    out.mkdir()
+    with open(out / ".lock", "a") as held:  # another process training here
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc = subprocess.run([sys.executable, "-m", "asr.train", "--config", str(conf), "--dir", str(out)],
+                              capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode != 0 and "another training process" in proc.stderr
+    assert not (out / "checkpoints" / "last.pt").exists()
