@@ -68,7 +68,7 @@ class FeatureConfig:
     batch_size: int = 100  # utterances per archive / parallel task
     sample_rate: int = 0  # Hz every recording must have; 0: the set's own (one rate for all)
     resample: bool = False  # with sample_rate: resample other rates to it (logged per recording)
-    channel: int = -1  # -1: multi-channel audio is an error (as in Kaldi); k >= 0: use channel k
+    channel: int = -1  # -1: multi-channel audio is an error (as in Kaldi); k >= 0: its channel k
     allow_pipes: bool = True  # false: refuse wav.scp shell commands (`cmd |`)
 
     @property

@@ -237,7 +237,7 @@ def read_wav_entry(entry: str, *, channel: int | None = None, allow_pipes: bool 
     """Audio of a wav.scp value (a path, or a `command |` writing a wav to stdout).
 
     Returns (float32 samples in [-1, 1], sample rate). Multi-channel audio is an error unless
-    `channel` (0-based) picks one. A WAV holding fewer samples than its header declares is an
+    `channel` (0-based) picks one (one-channel audio is taken as it is). A WAV holding fewer samples than its header declares is an
     error. Each command is logged; `allow_pipes=False` refuses commands. Raises DataDirError
     naming `name` (the recording id, if given) and the entry when the audio cannot be used.
     """
@@ -272,7 +272,7 @@ def read_wav_entry(entry: str, *, channel: int | None = None, allow_pipes: bool 
         raise DataDirError(f"{what}: {data.shape[1]} channels; Kaldi features take one: choose "
                            "it with the feature option `channel` (0-based), or a wav.scp "
                            "command that extracts it")
-    ch = 0 if channel is None else channel
+    ch = 0 if channel is None or data.shape[1] == 1 else channel
     if not 0 <= ch < data.shape[1]:
         raise DataDirError(f"{what}: channel {ch} asked for, the audio has {data.shape[1]}")
     return np.ascontiguousarray(data[:, ch]), int(sr)
@@ -409,7 +409,7 @@ def validate_datadir(path: str | os.PathLike, *, check_audio: bool = True,
     audio files exist; `allow_pipes=False` refuses `cmd |` entries; with `words` (a
     vocabulary), utterances whose words are all out of it are an error. With `check_audio`,
     file entries' headers are read: not empty, not truncated (fewer samples than the header
-    declares), one channel (unless `channel` picks one), one sample rate for the whole set
+    declares), one channel (unless `channel` picks one of multi-channel files), one sample rate for the whole set
     (`sample_rate`: that rate; 0: any rates), segments end within their recording.
     Raises DataDirError naming the file and offending id; returns counts on success
     (utterances, speakers, recordings, and sample_rate when known).
@@ -492,7 +492,7 @@ def validate_datadir(path: str | os.PathLike, *, check_audio: bool = True,
                                f"{info.channels} channels; choose one with the feature option "
                                "`channel`, or a wav.scp command that extracts it (Kaldi refuses "
                                "multi-channel audio too)")
-        if channel is not None and channel >= info.channels:
+        if channel is not None and info.channels > 1 and channel >= info.channels:
             raise DataDirError(f"{d / 'wav.scp'}: recording '{rec}': channel {channel} asked "
                                f"for, {entry} has {info.channels}")
         if sample_rate is None and first_rate is None:
