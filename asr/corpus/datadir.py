@@ -256,7 +256,7 @@ def read_wav_entry(entry: str, *, channel: int | None = None, allow_pipes: bool 
             data, sr = sf.read(io.BytesIO(proc.stdout), dtype="float32", always_2d=True)
         else:
             with open(entry, "rb") as f:
-                head = f.read(65536)
+                head = f.read(4096)
             data, sr = sf.read(entry, dtype="float32", always_2d=True)
             _check_truncation(what, head, os.path.getsize(entry), sr)
     except DataDirError:
@@ -384,7 +384,7 @@ def audio_info(rec: str, entry: str, wav_scp: Path) -> AudioInfo:
     try:
         info = sf.info(entry)
         with open(entry, "rb") as f:
-            head = f.read(65536)
+            head = f.read(4096)
     except Exception as e:
         raise DataDirError(f"{wav_scp}: recording '{rec}': cannot read {entry} ({e})") from None
     if info.frames == 0:
