@@ -289,7 +289,10 @@ def _entry_files(entry: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # Validation
 # ---------------------------------------------------------------------------------------------
-TEXT_FILES = DATA_FILES + OPTIONAL_FILES + ("feats.scp", "cmvn.scp", "utt2num_frames", "utt2dur")
+# Kaldi key-value files checked for strict UTF-8 and order (stm and glm are NIST files, read
+# tolerantly by asr.score: the LDC glm is copied verbatim)
+TEXT_FILES = DATA_FILES + ("reco2file_and_channel", "feats.scp", "cmvn.scp", "utt2num_frames",
+                           "utt2dur")
 # files keyed by utterance id, besides text (which every data dir has)
 UTT_FILES = ("utt2spk", "segments", "feats.scp", "utt2num_frames", "utt2dur")
 
@@ -420,13 +423,7 @@ def validate_datadir(path: str | os.PathLike, *, check_audio: bool = True,
             raise DataDirError(f"{d / name}: missing")
     for name in TEXT_FILES:
         if (d / name).exists():
-            if name in ("stm", "glm"):  # not key-sorted files; still strict UTF-8
-                try:
-                    read_utf8_text(d / name)
-                except ValueError as e:
-                    raise DataDirError(str(e)) from None
-            else:
-                _check_sorted(d / name)
+            _check_sorted(d / name)
     text = _read_map(d / "text", allow_empty_value=True)
     for utt, line in text.items():
         if not line.strip():
