@@ -218,7 +218,8 @@ def compute_features(waveform: np.ndarray, sample_rate: int, cfg: FeatureConfig,
     """Stored form: float32 (frames, (delta_order + 1) * D) = [static | delta | delta-delta]."""
     ch = add_deltas(compute_static(waveform, sample_rate, cfg, seed), cfg.delta_order,
                     cfg.delta_window)
-    return np.ascontiguousarray(ch.transpose(1, 0, 2).reshape(ch.shape[1], ch.shape[0] * ch.shape[2]))
+    frames = ch.shape[1]
+    return np.ascontiguousarray(ch.transpose(1, 0, 2).reshape(frames, ch.shape[0] * ch.shape[2]))
 
 
 def to_channels(mat, channels: int = 3):
@@ -484,8 +485,9 @@ def extract(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: Featur
     t0 = time.time()
     data_dir, out = Path(data_dir), Path(out_dir)
     try:
+        rate = 0 if cfg.resample else (cfg.sample_rate or None)  # 0: any (resampled later)
         counts = validate_datadir(
-            data_dir, check_audio=True, sample_rate=0 if cfg.resample else (cfg.sample_rate or None),
+            data_dir, check_audio=True, sample_rate=rate,
             channel=cfg.channel if cfg.channel >= 0 else None, allow_pipes=cfg.allow_pipes,
             min_duration_s=cfg.frame_length_ms / 1000)
         dd = read_datadir(data_dir)

@@ -237,9 +237,10 @@ def read_wav_entry(entry: str, *, channel: int | None = None, allow_pipes: bool 
     """Audio of a wav.scp value (a path, or a `command |` writing a wav to stdout).
 
     Returns (float32 samples in [-1, 1], sample rate). Multi-channel audio is an error unless
-    `channel` (0-based) picks one (one-channel audio is taken as it is). A WAV holding fewer samples than its header declares is an
-    error. Each command is logged; `allow_pipes=False` refuses commands. Raises DataDirError
-    naming `name` (the recording id, if given) and the entry when the audio cannot be used.
+    `channel` (0-based) picks one (one-channel audio is taken as it is). A WAV holding fewer
+    samples than its header declares is an error. Each command is logged; `allow_pipes=False`
+    refuses commands. Raises DataDirError naming `name` (the recording id, if given) and the
+    entry when the audio cannot be used.
     """
     import soundfile as sf
 
@@ -408,12 +409,12 @@ def validate_datadir(path: str | os.PathLike, *, check_audio: bool = True,
     segments, feats.scp, utt2num_frames, utt2dur; errors name the first ids missing from each
     side), spk2utt matches utt2spk, utt2spk sorts the same by speaker, segments refer to
     wav.scp recordings with 0 <= start < end and last at least `min_duration_s` (features
-    pass one frame),
-    audio files exist; `allow_pipes=False` refuses `cmd |` entries; with `words` (a
-    vocabulary), utterances whose words are all out of it are an error. With `check_audio`,
-    file entries' headers are read: not empty, not truncated (fewer samples than the header
-    declares), one channel (unless `channel` picks one of multi-channel files), one sample rate for the whole set
-    (`sample_rate`: that rate; 0: any rates), segments end within their recording.
+    pass one frame), audio files exist; `allow_pipes=False` refuses `cmd |` entries; with
+    `words` (a vocabulary), utterances whose words are all out of it are an error. With
+    `check_audio`, file entries' headers are read: not empty, not truncated (fewer samples than
+    the header declares), one channel (unless `channel` picks one of multi-channel files), one
+    sample rate for the whole set (`sample_rate`: that rate; 0: any rates), segments end within
+    their recording.
     Raises DataDirError naming the file and offending id; returns counts on success
     (utterances, speakers, recordings, and sample_rate when known).
     """
