@@ -303,3 +303,12 @@ def test_wav_scp_commands_work_are_logged_and_can_be_refused(tmp_path, caplog):
         assert bad.returncode == 1 and "recording 'spk1-u0' is a shell command" in bad.stderr
         assert "Traceback" not in bad.stderr
     assert not (tmp_path / "cli").exists()
+
+
+def test_oov_warning_helper_for_gmm_alignment(caplog):
+    texts = {"a-1": ["hello", "zork"], "a-2": ["hello"], "a-3": ["zork", "quux"]}
+    with caplog.at_level(logging.WARNING, logger="asr.corpus.datadir"):
+        oov = datadir.warn_oov_utterances(texts, {"hello": 1}, where="exp/mono")
+    assert oov == {"a-1": ["zork"], "a-3": ["zork", "quux"]}
+    assert ("exp/mono: 2 of 3 utterances have words mapped to <unk> (1 of them only such words): "
+            "a-1 (zork), a-3 (zork quux)") in caplog.text

@@ -351,18 +351,32 @@ def read_vocabulary(path: str | os.PathLike) -> set[str]:
     return words - {"<eps>", "#0", "<s>", "</s>"}
 
 
-def oov_utterances(text: dict[str, str], words: set[str], *,
+def oov_utterances(text: dict[str, str | list[str]], words: set[str] | dict, *,
                    all_oov: bool = False) -> dict[str, list[str]]:
-    """Utterances of a Kaldi `text` map with words outside `words`: utt -> its OOV words (in
-    order). With `all_oov`, only utterances none of whose words is in `words` (they align to
-    `<unk>` alone). For the GMM alignment's `<unk>` warning and validation's all-OOV check."""
+    """Utterances of a Kaldi `text` map (values: the transcript, or its word list) with words
+    outside `words`: utt -> its OOV words (in order). With `all_oov`, only utterances none of
+    whose words is in `words` (they align to `<unk>` alone). For the GMM alignment's `<unk>`
+    warning and validation's all-OOV check."""
     out = {}
     for utt, line in text.items():
-        toks = line.split()
+        toks = line.split() if isinstance(line, str) else list(line)
         oov = [w for w in toks if w not in words]
         if oov and (not all_oov or len(oov) == len(toks)):
             out[utt] = oov
     return out
+
+
+def warn_oov_utterances(text: dict[str, str | list[str]], words: set[str] | dict,
+                        unk: str = "<unk>", where: str = "") -> dict[str, list[str]]:
+    """Log one warning counting and naming the utterances whose OOV words map to `unk`
+    (e.g. before GMM alignment); returns `oov_utterances(text, words)`."""
+    oov = oov_utterances(text, words)
+    if oov:
+        n_all = len(oov_utterances({u: text[u] for u in oov}, words, all_oov=True))
+        log.warning("%s%d of %d utterances have words mapped to %s (%d of them only such "
+                    "words): %s", f"{where}: " if where else "", len(oov), len(text), unk, n_all,
+                    describe_oov(oov))
+    return oov
 
 
 def describe_oov(oov: dict[str, list[str]], n: int = 5) -> str:
