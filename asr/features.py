@@ -15,7 +15,13 @@ normalised, binary Kaldi arks under `<dir>/data/`), `utt2num_frames`, `feat_dim`
 (MonoCuts with lilcom-compressed features under `<dir>/data/`, lossy at ~1e-2).
 
     python -m asr.features compute --kind logmel --config egs/synth/conf/features.yaml \
-        --data data/train --out data/train_logmel --nj 2
+        --data data/train --out data/train_logmel --nj 2 [--no-pipes]
+
+The input dir is validated before anything is computed (one sample rate unless `sample_rate`
++ `resample: true` ask for a logged resample; one channel unless `channel` picks one; no
+truncated WAVs; every utterance at least one frame long), and the output dir is built beside
+`--out` and renamed onto it when complete. wav.scp commands (`cmd |`) are run and logged one by
+one; `--no-pipes` or `allow_pipes: false` refuses them.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import time
 import zlib
 from dataclasses import asdict, dataclass, fields
@@ -59,6 +66,10 @@ class FeatureConfig:
     cmvn: str = "speaker"  # "speaker" | "global": which stats cmvn.scp holds
     lhotse_storage: bool = True
     batch_size: int = 100  # utterances per archive / parallel task
+    sample_rate: int = 0  # Hz every recording must have; 0: the set's own (one rate for all)
+    resample: bool = False  # with sample_rate: resample other rates to it (logged per recording)
+    channel: int = -1  # -1: multi-channel audio is an error (as in Kaldi); k >= 0: its channel k
+    allow_pipes: bool = True  # false: refuse wav.scp shell commands (`cmd |`)
 
     @property
     def dim(self) -> int:
@@ -88,6 +99,10 @@ class FeatureConfig:
             raise ValueError(f"feature kind must be logmel or mfcc, not {cfg.kind!r}")
         if cfg.cmvn not in ("speaker", "global"):
             raise ValueError(f"cmvn must be 'speaker' or 'global', not {cfg.cmvn!r}")
+        if cfg.resample and cfg.sample_rate <= 0:
+            raise ValueError("resample: true needs sample_rate (the rate to resample to)")
+        if cfg.sample_rate < 0 or cfg.channel < -1:
+            raise ValueError(f"bad sample_rate {cfg.sample_rate} or channel {cfg.channel}")
         return cfg
 
 
@@ -203,7 +218,8 @@ def compute_features(waveform: np.ndarray, sample_rate: int, cfg: FeatureConfig,
     """Stored form: float32 (frames, (delta_order + 1) * D) = [static | delta | delta-delta]."""
     ch = add_deltas(compute_static(waveform, sample_rate, cfg, seed), cfg.delta_order,
                     cfg.delta_window)
-    return np.ascontiguousarray(ch.transpose(1, 0, 2).reshape(ch.shape[1], -1))
+    frames = ch.shape[1]
+    return np.ascontiguousarray(ch.transpose(1, 0, 2).reshape(frames, ch.shape[0] * ch.shape[2]))
 
 
 def to_channels(mat, channels: int = 3):
@@ -330,14 +346,41 @@ def _utt_seed(utt: str) -> int:
     return zlib.crc32(utt.encode())
 
 
+def _load_recording(utt: str, rec: str, entry: str, cfg: FeatureConfig) -> tuple[np.ndarray, int]:
+    """Samples and rate of one recording as features take them: the configured channel, and
+    resampled to cfg.sample_rate when cfg.resample asks (logged); else a rate other than
+    cfg.sample_rate is an error."""
+    from asr.corpus.datadir import DataDirError, read_wav_entry
+
+    try:
+        samples, sr = read_wav_entry(entry, channel=cfg.channel if cfg.channel >= 0 else None,
+                                     allow_pipes=cfg.allow_pipes, name=rec)
+    except DataDirError as e:
+        raise FeatureError(f"utterance '{utt}' (recording '{rec}'): {e}") from None
+    if cfg.sample_rate and sr != cfg.sample_rate:
+        if not cfg.resample:
+            raise FeatureError(f"utterance '{utt}': recording '{rec}' ({entry}) is {sr} Hz, the "
+                               f"set is {cfg.sample_rate} Hz (set `resample: true` to resample)")
+        from math import gcd
+
+        from scipy.signal import resample_poly
+
+        g = gcd(sr, cfg.sample_rate)
+        log.warning("recording '%s' (%s): resampling %d Hz -> %d Hz (resample: true)", rec,
+                    entry, sr, cfg.sample_rate)
+        samples = resample_poly(samples, cfg.sample_rate // g, sr // g).astype(np.float32)
+        sr = cfg.sample_rate
+    return samples, sr
+
+
 def _extract_batch(args) -> tuple[list[tuple], dict[str, np.ndarray]]:
     """Compute and store one batch of (utt, spk, rec, wav entry, start, end).
 
-    Returns ((utt, frames, scp value, lhotse key, sample rate) per utterance, CMVN stats per
-    speaker)."""
+    `args`: (batch index, utterances, FeatureConfig, ark dir, lhotse dir or None); writes
+    `<ark dir>/feats.<batch index>.ark`. Returns ((utt, frames, ark path:offset, lhotse key,
+    sample rate) per utterance, CMVN stats per speaker). The ark path in the results is the
+    one written; `extract` rewrites it to the final dir."""
     import kaldiio
-
-    from asr.corpus.datadir import DataDirError, read_wav_entry
 
     batch_index, utts, cfg, ark_dir, lhotse_dir = args
     ark = Path(ark_dir) / f"feats.{batch_index}.ark"
@@ -347,11 +390,7 @@ def _extract_batch(args) -> tuple[list[tuple], dict[str, np.ndarray]]:
     spk_stats: dict[str, np.ndarray] = {}
     for utt, spk, rec, entry, start, end in utts:
         if cache is None or cache[0] != rec:
-            try:
-                samples, sr = read_wav_entry(entry)
-            except DataDirError as e:
-                raise FeatureError(f"utterance '{utt}' (recording '{rec}'): {e}") from None
-            cache = (rec, samples, sr)
+            cache = (rec, *_load_recording(utt, rec, entry, cfg))
         _, samples, sr = cache
         if start is not None:
             s0 = int(round(start * sr))
@@ -360,13 +399,14 @@ def _extract_batch(args) -> tuple[list[tuple], dict[str, np.ndarray]]:
                 raise FeatureError(f"utterance '{utt}': segment {start}-{end} s is outside "
                                    f"recording '{rec}' ({len(samples) / sr:.3f} s, {entry})")
             samples = samples[s0:s1]
+        if num_frames(len(samples), sr, cfg.frame_length_ms, cfg.frame_shift_ms) == 0:
+            raise FeatureError(f"utterance '{utt}': too short for one frame: {len(samples)} "
+                               f"samples ({1000 * len(samples) / sr:.1f} ms) < "
+                               f"{cfg.frame_length_ms:g} ms (recording '{rec}', {entry})")
         try:
             mat = compute_features(samples, sr, cfg, _utt_seed(utt))
         except ValueError as e:
             raise FeatureError(f"utterance '{utt}': {e} ({entry})") from None
-        if mat.shape[0] == 0:
-            raise FeatureError(f"utterance '{utt}': too short for one frame "
-                               f"({len(samples)} samples, {entry})")
         if not np.isfinite(mat).all():
             raise FeatureError(f"utterance '{utt}': non-finite features (NaN/inf) from {entry}")
         mats[utt] = mat
@@ -395,24 +435,92 @@ def _extract_batch(args) -> tuple[list[tuple], dict[str, np.ndarray]]:
     return results, spk_stats
 
 
+def _staging_dir(out: Path) -> Path:
+    """A fresh `.<name>.tmp-<pid>` beside `out`; stale ones of dead processes are removed."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for old in out.parent.glob(f".{out.name}.tmp-*"):
+        try:
+            pid = int(old.name.rsplit("-", 1)[1])
+            os.kill(pid, 0)
+            alive = pid != os.getpid()
+        except (ValueError, ProcessLookupError):
+            alive = False
+        except PermissionError:
+            alive = True
+        if not alive:
+            log.info("removing %s (left by an interrupted run)", old)
+            shutil.rmtree(old, ignore_errors=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    return tmp
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    """Rename the finished `tmp` onto `out` (an old `out` is moved aside first, then deleted)."""
+    old = None
+    if out.exists() or out.is_symlink():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(out, old)
+    os.rename(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def extract(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: FeatureConfig,
             nj: int = 1) -> dict:
     """Features for every utterance of a Kaldi data dir into feature dir `out_dir`.
 
+    The input is validated first (asr.corpus.datadir.validate_datadir with the config's
+    sample rate, channel, pipe and one-frame rules); nothing is computed if it fails. The
+    dir is built in a temporary sibling and renamed onto `out_dir` only when complete, so an
+    interrupted or failed run leaves the previous `out_dir` (or none), never a mix.
     Writes feats.scp, utt2num_frames, feat_dim, cmvn.scp (+ cuts.jsonl.gz if
     cfg.lhotse_storage). Fails with FeatureError naming the utterance on unreadable audio,
     too-short segments or non-finite features. Deterministic and independent of `nj`.
     """
+    from dataclasses import replace
+
+    from asr.corpus.datadir import DataDirError, read_datadir, validate_datadir
+
+    t0 = time.time()
+    data_dir, out = Path(data_dir), Path(out_dir)
+    try:
+        rate = 0 if cfg.resample else (cfg.sample_rate or None)  # 0: any (resampled later)
+        counts = validate_datadir(
+            data_dir, check_audio=True, sample_rate=rate,
+            channel=cfg.channel if cfg.channel >= 0 else None, allow_pipes=cfg.allow_pipes,
+            min_duration_s=cfg.frame_length_ms / 1000)
+        dd = read_datadir(data_dir)
+    except DataDirError as e:
+        raise FeatureError(f"input data dir {data_dir} is not valid (nothing computed): {e}"
+                           ) from None
+    if not cfg.sample_rate and "sample_rate" in counts:  # every file entry has this rate
+        cfg = replace(cfg, sample_rate=counts["sample_rate"])
+    if not dd.text:
+        raise FeatureError(f"{data_dir / 'text'}: no utterances")
+    final = out.resolve()
+    tmp = _staging_dir(final)
+    try:
+        summary = _extract_into(data_dir, dd, tmp, final, cfg, nj)
+        _replace_dir(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    summary["wall_s"] = round(time.time() - t0, 1)
+    log.info("%s -> %s (%s): %s", data_dir, out, cfg.kind, summary)
+    return summary
+
+
+def _extract_into(data_dir: Path, dd, out: Path, final: Path, cfg: FeatureConfig, nj: int) -> dict:
+    """The body of `extract`: everything written under `out`, paths in the scp files and cuts
+    naming `final` (where `out` will be renamed to)."""
     import multiprocessing as mp
 
     import kaldiio
     from tqdm import tqdm
 
-    from asr.corpus.datadir import copy_datadir, read_datadir
+    from asr.corpus.datadir import copy_datadir, validate_datadir
 
-    t0 = time.time()
-    data_dir, out = Path(data_dir), Path(out_dir)
-    dd = read_datadir(data_dir)
     copy_datadir(data_dir, out)
     ark_dir = out / "data"
     ark_dir.mkdir(parents=True, exist_ok=True)
@@ -422,8 +530,6 @@ def extract(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: Featur
             rec, start, end = dd.segments[utt]
         else:
             rec, start, end = utt, None, None
-        if rec not in dd.wav_scp:
-            raise FeatureError(f"{data_dir / 'wav.scp'}: no recording '{rec}' for utterance '{utt}'")
         items.append((utt, dd.utt2spk[utt], rec, dd.wav_scp[rec], start, end))
     if cfg.lhotse_storage:
         import lhotse  # noqa: F401  (once here, not in every forked worker)
@@ -448,6 +554,17 @@ def extract(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: Featur
         for b in batches:
             collect(_extract_batch(b))
     bar.close()
+    rates: dict[int, str] = {}
+    for utt, _, _, _, sr in results:
+        rates.setdefault(sr, utt)
+    if len(rates) > 1:
+        (r0, u0), (r1, u1) = sorted(rates.items(), key=lambda x: x[1])[:2]
+        raise FeatureError(f"{data_dir / 'wav.scp'}: mixed sample rates: utterance '{u0}' is "
+                           f"{r0} Hz, utterance '{u1}' is {r1} Hz (set `sample_rate` and "
+                           "`resample: true` in the feature config to resample)")
+    staged, target = str(out.resolve()), str(final)
+    results = [(u, n, target + v[len(staged):] if v.startswith(staged) else v, k, sr)
+               for u, n, v, k, sr in results]
     frames = {r[0]: r[1] for r in results}
     atomic_write_text(out / "feats.scp", "".join(f"{r[0]} {r[2]}\n" for r in results))
     atomic_write_text(out / "utt2num_frames", "".join(f"{u} {n}\n" for u, n in frames.items()))
@@ -461,21 +578,15 @@ def extract(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: Featur
             for spk in sorted(spk_stats):
                 w(spk, spk_stats[spk])
         # the scp names the temporary ark: point it at the final name
-        text = Path(tmp_scp).read_text().replace(str(tmp_ark), str((out / "cmvn.ark").resolve()))
+        text = Path(tmp_scp).read_text().replace(str(tmp_ark), str(final / "cmvn.ark"))
         Path(tmp_scp).write_text(text)
     if cfg.lhotse_storage:
-        _write_lhotse_cuts(out, dd, results, cfg, ark_dir)
+        _write_lhotse_cuts(out, dd, results, cfg, final / "data")
     atomic_write_text(out / "feature_config.yaml", yaml.safe_dump(asdict(cfg), sort_keys=True))
-    from asr.corpus.datadir import validate_datadir
-
     validate_datadir(out, check_audio=False)
     total_frames = sum(frames.values())
-    wall = time.time() - t0
-    summary = {"utterances": len(frames), "frames": total_frames, "dim": dim,
-               "audio_s": round(total_frames * cfg.frame_shift_ms / 1000, 1),
-               "wall_s": round(wall, 1)}
-    log.info("%s -> %s (%s): %s", data_dir, out, cfg.kind, summary)
-    return summary
+    return {"utterances": len(frames), "frames": total_frames, "dim": dim,
+            "audio_s": round(total_frames * cfg.frame_shift_ms / 1000, 1)}
 
 
 def _write_lhotse_cuts(out: Path, dd, results, cfg: FeatureConfig, ark_dir: Path) -> None:
@@ -516,14 +627,21 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--cmvn", choices=("speaker", "global"), help="override cmvn")
     c.add_argument("--batch-size", type=int, help="override batch_size (utterances per archive)")
     c.add_argument("--nj", type=int, default=1, help="parallel processes")
+    c.add_argument("--no-pipes", action="store_true",
+                   help="refuse wav.scp entries that are shell commands (allow_pipes: false)")
     args = p.parse_args(argv)
     setup_logging()
-    cfg = FeatureConfig.load(args.kind, args.config, num_mel_bins=args.num_mel_bins,
-                             cmvn=args.cmvn, batch_size=args.batch_size)
     if len(args.data) != len(args.out):
         p.error("give one --out per --data")
-    for data_dir, out_dir in zip(args.data, args.out):
-        extract(data_dir, out_dir, cfg, nj=args.nj)
+    try:
+        cfg = FeatureConfig.load(args.kind, args.config, num_mel_bins=args.num_mel_bins,
+                                 cmvn=args.cmvn, batch_size=args.batch_size,
+                                 allow_pipes=False if args.no_pipes else None)
+        for data_dir, out_dir in zip(args.data, args.out):
+            extract(data_dir, out_dir, cfg, nj=args.nj)
+    except ValueError as e:  # FeatureError, DataDirError, bad options: one line, exit 1
+        log.error("%s", e)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

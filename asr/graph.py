@@ -7,7 +7,8 @@
   with the tree's N/P) -> H (`get_h_transducer`) o CLG -> determinize -> disambiguation
   symbols removed -> epsilon removal -> minimize -> self loops (`self_loop_scale` 0.1).
   Writes `HCLG.fst` (OpenFst binary, as Kaldi reads it), `words.txt`, `phones.txt`, `final.mdl`,
-  `tree`, `graph.json` (sizes, times).
+  `tree`, `graph.json` (sizes, times, and the size + sha256 of words.txt and the size of
+  HCLG.fst, which `load_graph` checks so that a graph is never decoded with another words table).
 - `load_graph(graph_dir) -> Graph` for decoders (HCLG, word table, transition model, ...).
 
     python -m asr.graph lm --text data/train/text --order 3 --out data/lang_test/lm.arpa
@@ -153,6 +154,8 @@ def make_hclg(lang_dir: str | Path, model_dir: str | Path, out_dir: str | Path,
         HCLG.write(str(tmp))
     for name in ("words.txt", "phones.txt"):
         shutil.copy2(lang_dir / name, out_dir / name)
+    info["words_txt"] = words_table_id(out_dir / "words.txt")  # checked by load_graph
+    info["hclg_bytes"] = (out_dir / "HCLG.fst").stat().st_size
     (out_dir / "phones").mkdir(exist_ok=True)
     shutil.copy2(lang_dir / "phones" / "disambig.int", out_dir / "phones" / "disambig.int")
     for name in ("final.mdl", "tree", "num_pdfs"):
@@ -161,6 +164,37 @@ def make_hclg(lang_dir: str | Path, model_dir: str | Path, out_dir: str | Path,
     atomic_write_text(out_dir / "graph.json", json.dumps(info, indent=1) + "\n")
     log.info("HCLG %s: %s", out_dir, info)
     return info
+
+
+def words_table_id(path: str | Path) -> dict:
+    """{"size": bytes, "sha256": hex} of a words.txt, recorded in graph.json beside HCLG.fst."""
+    import hashlib
+
+    data = Path(path).read_bytes()
+    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def check_words_table(graph_dir: str | Path) -> None:
+    """Refuse a graph dir whose words.txt is not the one HCLG.fst was built with (size and
+    sha256 recorded in graph.json). Graph dirs from before the record only get a warning."""
+    graph_dir = Path(graph_dir)
+    meta = graph_dir / "graph.json"
+    want = json.loads(meta.read_text()).get("words_txt") if meta.is_file() else None
+    if not want:
+        log.warning("%s: no words.txt checksum recorded (graph built by an older version); "
+                    "words.txt is not checked against HCLG.fst", graph_dir)
+        return
+    info = json.loads(meta.read_text())
+    size = (graph_dir / "HCLG.fst").stat().st_size
+    if info.get("hclg_bytes") not in (None, size):
+        raise ValueError(f"{graph_dir / 'HCLG.fst'} ({size} bytes) is not the graph {meta} "
+                         f"describes ({info['hclg_bytes']} bytes); rebuild the graph")
+    have = words_table_id(graph_dir / "words.txt")
+    if have != want:
+        raise ValueError(f"{graph_dir / 'words.txt'} is not the words table HCLG.fst was built "
+                         f"with: {have['size']} bytes, sha256 {have['sha256'][:12]}..., but "
+                         f"{meta} records {want['size']} bytes, sha256 {want['sha256'][:12]}...; "
+                         "rebuild the graph or restore its words.txt")
 
 
 @dataclass
@@ -182,6 +216,7 @@ def load_graph(graph_dir: str | Path) -> Graph:
     for name in ("HCLG.fst", "words.txt", "final.mdl"):
         if not (graph_dir / name).is_file():
             raise FileNotFoundError(f"{graph_dir / name}: missing (run `python -m asr.graph hclg`)")
+    check_words_table(graph_dir)
     hclg = kaldifst.StdVectorFst.read(str(graph_dir / "HCLG.fst"))
     words = {i: w for w, i in read_symbol_table(graph_dir / "words.txt").items()}
     tm, _ = load_model(graph_dir / "final.mdl")

@@ -45,25 +45,44 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+def read_utf8_text(path: str | os.PathLike) -> str:
+    """Text of a Kaldi text file, strictly UTF-8 without a byte-order mark (CRLF kept).
+
+    Raises ValueError naming the file, line and byte offset of a BOM or an invalid byte.
+    """
+    data = Path(path).read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise ValueError(f"{path}:1: starts with a UTF-8 byte-order mark (bytes ef bb bf at byte "
+                         "offset 0); Kaldi text files have none: remove it")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line_start = data.rfind(b"\n", 0, e.start) + 1
+        lineno = data.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{path}:{lineno}: byte 0x{data[e.start]:02x} at byte offset {e.start} "
+                         f"(column {e.start - line_start + 1}) is not valid UTF-8 ({e.reason}); "
+                         "Kaldi text files must be UTF-8") from None
+
+
 def read_kaldi_map(path: str | os.PathLike, *, allow_empty_value: bool = False) -> dict[str, str]:
     """Read a Kaldi `key rest-of-line` file (text, utt2spk, wav.scp, ...) into a dict.
 
-    Raises ValueError naming the file and line on a duplicate key or a missing value.
+    Raises ValueError naming the file and line on a duplicate key, a missing value, a BOM or
+    a byte that is not UTF-8. CRLF line ends are accepted.
     """
     out: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            parts = line.split(maxsplit=1)
-            key = parts[0]
-            value = parts[1].strip() if len(parts) > 1 else ""
-            if not value and not allow_empty_value:
-                raise ValueError(f"{path}:{lineno}: key '{key}' has no value")
-            if key in out:
-                raise ValueError(f"{path}:{lineno}: duplicate key '{key}'")
-            out[key] = value
+    # one strict decode: a BOM or a non-UTF-8 byte is an error naming the line and offset
+    for lineno, line in enumerate(read_utf8_text(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        key = parts[0]
+        value = parts[1].strip() if len(parts) > 1 else ""
+        if not value and not allow_empty_value:
+            raise ValueError(f"{path}:{lineno}: key '{key}' has no value")
+        if key in out:
+            raise ValueError(f"{path}:{lineno}: duplicate key '{key}'")
+        out[key] = value
     return out
 
 

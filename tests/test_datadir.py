@@ -29,7 +29,7 @@ def _lines(path):
 def test_written_datadir_is_valid_and_consistent(synth_corpus):
     d = synth_corpus["train"]
     counts = validate_datadir(d)
-    assert counts == {"utterances": 9, "speakers": 3, "recordings": 9}
+    assert counts == {"utterances": 9, "speakers": 3, "recordings": 9, "sample_rate": 8000}
     for name in ("wav.scp", "segments", "text", "utt2spk", "spk2utt"):
         lines = _lines(d / name)
         assert lines == sorted(lines, key=str.encode), name

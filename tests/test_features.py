@@ -199,9 +199,11 @@ def test_bad_audio_fails_naming_the_utterance(synth_corpus, tmp_path, case):
 
     d, rec = _corrupt_copy(synth_corpus, tmp_path, make_bad)
     cfg = F.FeatureConfig.load("mfcc", lhotse_storage=False)
-    message = {"nan": "non-finite features", "corrupt": "cannot read audio",
-               "empty": "empty audio"}[case]
-    with pytest.raises(F.FeatureError, match=f"utterance '{rec}'.*{message}"):
+    # unreadable and empty files are refused by the validation before any work
+    message = {"nan": f"utterance '{rec}'.*non-finite features",
+               "corrupt": f"recording '{rec}': cannot read .*bad.wav",
+               "empty": f"recording '{rec}': .*bad.wav is empty"}[case]
+    with pytest.raises(F.FeatureError, match=message):
         F.extract(d, tmp_path / "out", cfg, nj=1)
     assert not (tmp_path / "out" / "feats.scp").exists()  # no partial feature dir
 

@@ -71,3 +71,26 @@ def test_hclg_decodes_training_utterances(system, model):
     exact = sum(hyps[u] == refs[u] for u in utts)
     assert exact >= 6, {u: (refs[u], hyps[u]) for u in utts}
     assert wer({u: refs[u] for u in utts}, hyps)["wer"] < 15.0
+
+
+def test_words_table_checked_against_hclg(system, tmp_path):
+    """graph.json records words.txt's size and sha256 (and HCLG.fst's size): a graph dir whose
+    words.txt was swapped for another table is refused where decoders load it."""
+    import shutil
+
+    from asr.graph import load_graph
+
+    src = system["root"] / "exp" / "mono" / "graph"
+    info = json.loads((src / "graph.json").read_text())
+    assert info["words_txt"]["size"] == (src / "words.txt").stat().st_size
+    g = tmp_path / "graph"
+    shutil.copytree(src, g)
+    load_graph(g)  # the copy as built loads
+    lines = (g / "words.txt").read_text().splitlines()
+    (g / "words.txt").write_text("\n".join([lines[0], lines[2], lines[1]] + lines[3:]) + "\n")
+    with pytest.raises(ValueError, match="words.txt is not the words table HCLG.fst was built with"):
+        load_graph(g)
+    shutil.copy2(src / "words.txt", g / "words.txt")
+    (g / "HCLG.fst").write_bytes((g / "HCLG.fst").read_bytes() + b"\0")
+    with pytest.raises(ValueError, match="HCLG.fst .* is not the graph"):
+        load_graph(g)

@@ -7,7 +7,12 @@ add `feats.scp` and `cmvn.scp`; eval sets may add `stm`, `glm`, `reco2file_and_c
 
     python -m asr.corpus.datadir write --manifests data/manifests --prefix synth --set train \
         --out data/train [--lexicon data/local/dict/lexicon.txt]
-    python -m asr.corpus.datadir validate data/train [--no-audio]
+    python -m asr.corpus.datadir validate data/train [--no-audio] [--no-pipes] \
+        [--words data/lang/words.txt]
+
+wav.scp values may be shell commands ending in `|` (Kaldi's convention, e.g. `sph2pipe -f wav
+-p -c 1 x.sph |`): each one run is logged, and `--no-pipes` (features: `allow_pipes: false`)
+refuses them for data from others.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import logging
 import os
 import shlex
 import shutil
+import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +31,7 @@ from typing import Callable
 
 import numpy as np
 
-from asr.utils import read_kaldi_map, setup_logging, write_kaldi_map
+from asr.utils import read_kaldi_map, read_utf8_text, setup_logging, write_kaldi_map
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +155,7 @@ def read_datadir(path: str | os.PathLike) -> DataDir:
     segments = None
     if (d / "segments").exists():
         segments = {}
-        for utt, value in read_kaldi_map(d / "segments").items():
+        for utt, value in _read_map(d / "segments").items():
             parts = value.split()
             try:
                 if len(parts) != 3:
@@ -158,8 +164,16 @@ def read_datadir(path: str | os.PathLike) -> DataDir:
             except ValueError:
                 raise DataDirError(f"{d / 'segments'}: utterance '{utt}': expected "
                                    f"'utt rec start end', got '{utt} {value}'") from None
-    return DataDir(read_kaldi_map(d / "wav.scp"), read_kaldi_map(d / "text", allow_empty_value=True),
-                   read_kaldi_map(d / "utt2spk"), segments)
+    return DataDir(_read_map(d / "wav.scp"), _read_map(d / "text", allow_empty_value=True),
+                   _read_map(d / "utt2spk"), segments)
+
+
+def _read_map(path: Path, allow_empty_value: bool = False) -> dict[str, str]:
+    """read_kaldi_map, its errors (BOM, bad UTF-8, duplicates) as DataDirError."""
+    try:
+        return read_kaldi_map(path, allow_empty_value=allow_empty_value)
+    except ValueError as e:
+        raise DataDirError(str(e)) from None
 
 
 def copy_datadir(src: str | os.PathLike, dst: str | os.PathLike) -> None:
@@ -174,33 +188,100 @@ def copy_datadir(src: str | os.PathLike, dst: str | os.PathLike) -> None:
 # ---------------------------------------------------------------------------------------------
 # Audio access
 # ---------------------------------------------------------------------------------------------
-def read_wav_entry(entry: str) -> tuple[np.ndarray, int]:
+def is_pipe(entry: str) -> bool:
+    """True when a wav.scp value is a shell command whose stdout is the audio (`cmd |`)."""
+    return entry.rstrip().endswith("|")
+
+
+# WAV data-chunk sizes that mean "unknown" (a writer that could not seek back, e.g. sox to a pipe)
+_UNKNOWN_WAV_SIZES = (0, 0xFFFFFFFF)
+_UNKNOWN_WAV_SIZE_MIN = 0x7FFF0000
+
+
+def wav_truncation(head: bytes, total_size: int) -> tuple[int, int, int] | None:
+    """(declared data bytes, bytes present, bytes per sample frame) when a RIFF/WAVE file of
+    `total_size` bytes whose first bytes are `head` holds less audio than its header declares;
+    None when it is complete, not a WAV, or its header gives no usable size."""
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos, block_align = 12, 1
+    while pos + 8 <= len(head):
+        cid, size = head[pos:pos + 4], struct.unpack("<I", head[pos + 4:pos + 8])[0]
+        if cid == b"fmt " and pos + 22 <= len(head):
+            block_align = max(1, struct.unpack("<H", head[pos + 20:pos + 22])[0])
+        if cid == b"data":
+            if size in _UNKNOWN_WAV_SIZES or size >= _UNKNOWN_WAV_SIZE_MIN:
+                return None
+            present = total_size - (pos + 8)
+            return (size, present, block_align) if present < size else None
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def _check_truncation(name: str, head: bytes, total_size: int, sample_rate: int | None) -> None:
+    cut = wav_truncation(head, total_size)
+    if cut is None:
+        return
+    declared, present, align = cut
+    msg = f"{name}: truncated WAV: its header declares {declared // align} samples"
+    if sample_rate:
+        msg += (f" ({declared // align / sample_rate:.3f} s) but the file holds "
+                f"{present // align} ({present // align / sample_rate:.3f} s)")
+    else:
+        msg += f" but the file holds {present // align}"
+    raise DataDirError(msg)
+
+
+def read_wav_entry(entry: str, *, channel: int | None = None, allow_pipes: bool = True,
+                   name: str | None = None) -> tuple[np.ndarray, int]:
     """Audio of a wav.scp value (a path, or a `command |` writing a wav to stdout).
 
-    Returns (float32 samples in [-1, 1], sample rate); multi-channel audio keeps channel 0.
-    Raises DataDirError naming the entry when it cannot be read.
+    Returns (float32 samples in [-1, 1], sample rate). Multi-channel audio is an error unless
+    `channel` (0-based) picks one (one-channel audio is taken as it is). A WAV holding fewer
+    samples than its header declares is an error. Each command is logged; `allow_pipes=False`
+    refuses commands. Raises DataDirError naming `name` (the recording id, if given) and the
+    entry when the audio cannot be used.
     """
     import soundfile as sf
 
+    what = f"recording '{name}' ({entry})" if name else f"'{entry}'"
     try:
-        if entry.rstrip().endswith("|"):
+        if is_pipe(entry):
+            if not allow_pipes:
+                raise DataDirError(f"{what}: wav.scp commands are refused (--no-pipes / "
+                                   "allow_pipes: false)")
+            log.info("wav.scp command%s: %s", f" for recording '{name}'" if name else "",
+                     entry.rstrip()[:-1].strip())
             proc = subprocess.run(entry.rstrip()[:-1], shell=True, capture_output=True, check=True)
+            _check_truncation(what, proc.stdout[:65536], len(proc.stdout), None)
             data, sr = sf.read(io.BytesIO(proc.stdout), dtype="float32", always_2d=True)
         else:
+            with open(entry, "rb") as f:
+                head = f.read(4096)
             data, sr = sf.read(entry, dtype="float32", always_2d=True)
+            _check_truncation(what, head, os.path.getsize(entry), sr)
+    except DataDirError:
+        raise
     except subprocess.CalledProcessError as e:
-        raise DataDirError(f"'{entry}': command failed: {e.stderr.decode(errors='replace')[-300:]}"
+        raise DataDirError(f"{what}: command failed: {e.stderr.decode(errors='replace')[-300:]}"
                            ) from None
     except Exception as e:  # soundfile raises several types for corrupt files
-        raise DataDirError(f"'{entry}': cannot read audio ({e})") from None
+        raise DataDirError(f"{what}: cannot read audio ({e})") from None
     if data.shape[0] == 0:
-        raise DataDirError(f"'{entry}': empty audio (0 samples)")
-    return data[:, 0], int(sr)
+        raise DataDirError(f"{what}: empty audio (0 samples)")
+    if data.shape[1] > 1 and channel is None:
+        raise DataDirError(f"{what}: {data.shape[1]} channels; Kaldi features take one: choose "
+                           "it with the feature option `channel` (0-based), or a wav.scp "
+                           "command that extracts it")
+    ch = 0 if channel is None or data.shape[1] == 1 else channel
+    if not 0 <= ch < data.shape[1]:
+        raise DataDirError(f"{what}: channel {ch} asked for, the audio has {data.shape[1]}")
+    return np.ascontiguousarray(data[:, ch]), int(sr)
 
 
 def _entry_files(entry: str) -> list[str]:
     """Audio file paths mentioned in a wav.scp value (the path, or file-like pipe arguments)."""
-    if not entry.rstrip().endswith("|"):
+    if not is_pipe(entry):
         return [entry]
     toks = shlex.split(entry.rstrip()[:-1])
     return [t for t in toks[1:] if Path(t).suffix.lower() in (".wav", ".sph", ".flac")]
@@ -209,14 +290,27 @@ def _entry_files(entry: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # Validation
 # ---------------------------------------------------------------------------------------------
+# Kaldi key-value files checked for strict UTF-8 and order (stm and glm are NIST files, read
+# tolerantly by asr.score: the LDC glm is copied verbatim)
+TEXT_FILES = DATA_FILES + ("reco2file_and_channel", "feats.scp", "cmvn.scp", "utt2num_frames",
+                           "utt2dur")
+# files keyed by utterance id, besides text (which every data dir has)
+UTT_FILES = ("utt2spk", "segments", "feats.scp", "utt2num_frames", "utt2dur")
+
+
 def _check_sorted(path: Path) -> list[str]:
-    """Keys of a Kaldi map file; raise if not sorted (C order) or duplicated."""
+    """Keys of a Kaldi map file; raise if not UTF-8, not sorted (C order) or duplicated."""
+    try:
+        lines = read_utf8_text(path).split("\n")
+    except ValueError as e:
+        raise DataDirError(str(e)) from None
+    if lines and lines[-1] == "":
+        lines.pop()
     keys = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                raise DataDirError(f"{path}:{lineno}: empty line")
-            keys.append(line.split(maxsplit=1)[0])
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            raise DataDirError(f"{path}:{lineno}: empty line")
+        keys.append(line.split(maxsplit=1)[0])
     for i in range(1, len(keys)):
         if keys[i] == keys[i - 1]:
             raise DataDirError(f"{path}: duplicate id '{keys[i]}'")
@@ -225,40 +319,135 @@ def _check_sorted(path: Path) -> list[str]:
     return keys
 
 
+def _first(ids: list[str], n: int = 3) -> str:
+    return ", ".join(f"'{i}'" for i in ids[:n]) + (", ..." if len(ids) > n else "")
+
+
 def _same_ids(path_a: Path, a: set, path_b: Path, b: set, what: str = "utterance") -> None:
-    only_a, only_b = sorted(a - b), sorted(b - a)
+    """Error naming the first ids missing from each side when two files' id sets differ."""
+    only_a, only_b = sorted(a - b, key=str.encode), sorted(b - a, key=str.encode)
+    parts = []
     if only_a:
-        raise DataDirError(f"{path_a}: {what} '{only_a[0]}' is not in {path_b} "
-                           f"({len(only_a)} such ids)")
+        parts.append(f"{path_a}: {what} '{only_a[0]}' is not in {path_b} ({len(only_a)} such "
+                     f"ids: {_first(only_a)})")
     if only_b:
-        raise DataDirError(f"{path_b}: {what} '{only_b[0]}' is not in {path_a} "
-                           f"({len(only_b)} such ids)")
+        parts.append(f"{path_b}: {what} '{only_b[0]}' is not in {path_a} ({len(only_b)} such "
+                     f"ids: {_first(only_b)})")
+    if parts:
+        raise DataDirError("; ".join(parts))
+
+
+def read_vocabulary(path: str | os.PathLike) -> set[str]:
+    """Words of a `words.txt` (word id) or `lexicon.txt` (word phones...): the first column,
+    without `<eps>`, `#0`, `<s>`, `</s>`."""
+    words = set()
+    try:
+        text = read_utf8_text(path)
+    except ValueError as e:
+        raise DataDirError(str(e)) from None
+    for line in text.splitlines():
+        if line.strip():
+            words.add(line.split(maxsplit=1)[0])
+    return words - {"<eps>", "#0", "<s>", "</s>"}
+
+
+def oov_utterances(text: dict[str, str | list[str]], words: set[str] | dict, *,
+                   all_oov: bool = False) -> dict[str, list[str]]:
+    """Utterances of a Kaldi `text` map (values: the transcript, or its word list) with words
+    outside `words`: utt -> its OOV words (in order). With `all_oov`, only utterances none of
+    whose words is in `words` (they align to `<unk>` alone). For the GMM alignment's `<unk>`
+    warning and validation's all-OOV check."""
+    out = {}
+    for utt, line in text.items():
+        toks = line.split() if isinstance(line, str) else list(line)
+        oov = [w for w in toks if w not in words]
+        if oov and (not all_oov or len(oov) == len(toks)):
+            out[utt] = oov
+    return out
+
+
+def warn_oov_utterances(text: dict[str, str | list[str]], words: set[str] | dict,
+                        unk: str = "<unk>", where: str = "") -> dict[str, list[str]]:
+    """Log one warning counting and naming the utterances whose OOV words map to `unk`
+    (e.g. before GMM alignment); returns `oov_utterances(text, words)`."""
+    oov = oov_utterances(text, words)
+    if oov:
+        n_all = len(oov_utterances({u: text[u] for u in oov}, words, all_oov=True))
+        log.warning("%s%d of %d utterances have words mapped to %s (%d of them only such "
+                    "words): %s", f"{where}: " if where else "", len(oov), len(text), unk, n_all,
+                    describe_oov(oov))
+    return oov
+
+
+def describe_oov(oov: dict[str, list[str]], n: int = 5) -> str:
+    """'u1 (qwzx blorp), u2 (zz), ...' for a log line or an error."""
+    items = [f"{u} ({' '.join(w[:6])}{' ...' if len(w) > 6 else ''})"
+             for u, w in sorted(oov.items())[:n]]
+    return ", ".join(items) + (", ..." if len(oov) > n else "")
+
+
+@dataclass
+class AudioInfo:
+    """Header facts of one wav.scp file entry."""
+
+    sample_rate: int
+    frames: int
+    channels: int
+
+
+def audio_info(rec: str, entry: str, wav_scp: Path) -> AudioInfo:
+    """Header of a file entry (not a command), checked: readable, non-empty, not truncated."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(entry)
+        with open(entry, "rb") as f:
+            head = f.read(4096)
+    except Exception as e:
+        raise DataDirError(f"{wav_scp}: recording '{rec}': cannot read {entry} ({e})") from None
+    if info.frames == 0:
+        raise DataDirError(f"{wav_scp}: recording '{rec}': {entry} is empty")
+    _check_truncation(f"{wav_scp}: recording '{rec}': {entry}", head, os.path.getsize(entry),
+                      info.samplerate)
+    return AudioInfo(int(info.samplerate), int(info.frames), int(info.channels))
 
 
 def validate_datadir(path: str | os.PathLike, *, check_audio: bool = True,
-                     tolerance_s: float = 0.02) -> dict:
+                     tolerance_s: float = 0.02, sample_rate: int | None = None,
+                     channel: int | None = None, allow_pipes: bool = True,
+                     min_duration_s: float = 0.0, words: set[str] | None = None) -> dict:
     """Check a Kaldi data dir in the spirit of Kaldi's validate_data_dir.sh.
 
-    Checks: required files present, sorted, no duplicate ids, no empty transcripts, utterance
-    ids equal across text/utt2spk/segments (and feats.scp), spk2utt matches utt2spk, utt2spk
-    sorts the same by speaker, segments refer to wav.scp recordings with 0 <= start < end, audio
-    files exist and (with `check_audio`) segments end within the recording (header read only).
-    Raises DataDirError naming the file and offending id; returns counts on success.
+    Checks: required files present, strict UTF-8 without BOM, sorted, no duplicate ids, no empty
+    transcripts, utterance ids equal across text and every per-utterance file (utt2spk,
+    segments, feats.scp, utt2num_frames, utt2dur; errors name the first ids missing from each
+    side), spk2utt matches utt2spk, utt2spk sorts the same by speaker, segments refer to
+    wav.scp recordings with 0 <= start < end and last at least `min_duration_s` (features
+    pass one frame), audio files exist; `allow_pipes=False` refuses `cmd |` entries; with
+    `words` (a vocabulary), utterances whose words are all out of it are an error. With
+    `check_audio`, file entries' headers are read: not empty, not truncated (fewer samples than
+    the header declares), one channel (unless `channel` picks one of multi-channel files), one
+    sample rate for the whole set (`sample_rate`: that rate; 0: any rates), segments end within
+    their recording.
+    Raises DataDirError naming the file and offending id; returns counts on success
+    (utterances, speakers, recordings, and sample_rate when known).
     """
     d = Path(path)
     for name in ("wav.scp", "text", "utt2spk", "spk2utt"):
         if not (d / name).exists():
             raise DataDirError(f"{d / name}: missing")
-    for name in ("wav.scp", "text", "utt2spk", "spk2utt", "segments", "feats.scp", "cmvn.scp"):
+    for name in TEXT_FILES:
         if (d / name).exists():
             _check_sorted(d / name)
-    text = read_kaldi_map(d / "text", allow_empty_value=True)
-    for utt, words in text.items():
-        if not words.strip():
+    text = _read_map(d / "text", allow_empty_value=True)
+    for utt, line in text.items():
+        if not line.strip():
             raise DataDirError(f"{d / 'text'}: utterance '{utt}' has an empty transcript")
-    utt2spk = read_kaldi_map(d / "utt2spk")
-    _same_ids(d / "text", set(text), d / "utt2spk", set(utt2spk))
-    spk2utt = read_kaldi_map(d / "spk2utt")
+    utt2spk = _read_map(d / "utt2spk")
+    for name in UTT_FILES:
+        if (d / name).exists():
+            _same_ids(d / "text", set(text), d / name, set(_read_map(d / name)))
+    spk2utt = _read_map(d / "spk2utt")
     derived: dict[str, list[str]] = {}
     for utt in sorted(utt2spk):
         derived.setdefault(utt2spk[utt], []).append(utt)
@@ -272,11 +461,15 @@ def validate_datadir(path: str | os.PathLike, *, check_audio: bool = True,
         if a != b:
             raise DataDirError(f"{d / 'utt2spk'}: utterance '{b}' sorts differently by speaker "
                                f"than by utterance id (prefix utterance ids with the speaker id)")
-    wav = read_kaldi_map(d / "wav.scp")
+    if words is not None:
+        bad = oov_utterances(text, words, all_oov=True)
+        if bad:
+            raise DataDirError(f"{d / 'text'}: {len(bad)} utterance(s) have only out-of-"
+                               f"vocabulary words: {describe_oov(bad)}; they would align to "
+                               "<unk> alone: remove them or add the words to the lexicon")
+    wav = _read_map(d / "wav.scp")
     if (d / "segments").exists():
-        dd = read_datadir(d)
-        segs = dd.segments
-        _same_ids(d / "segments", set(segs), d / "text", set(text))
+        segs = read_datadir(d).segments
         for utt, (rec, start, end) in segs.items():
             if rec not in wav:
                 raise DataDirError(f"{d / 'segments'}: utterance '{utt}' refers to recording "
@@ -284,36 +477,63 @@ def validate_datadir(path: str | os.PathLike, *, check_audio: bool = True,
             if not (0.0 <= start < end):
                 raise DataDirError(f"{d / 'segments'}: utterance '{utt}': bad times "
                                    f"start={start} end={end}")
+            if end - start < min_duration_s - 1e-9:
+                raise DataDirError(f"{d / 'segments'}: utterance '{utt}' lasts "
+                                   f"{(end - start) * 1000:.0f} ms, shorter than one "
+                                   f"{min_duration_s * 1000:.0f} ms frame")
     else:
         segs = None
         _same_ids(d / "wav.scp", set(wav), d / "text", set(text))
-    durations: dict[str, float] = {}
+    if (d / "reco2file_and_channel").exists():
+        _same_ids(d / "reco2file_and_channel", set(_read_map(d / "reco2file_and_channel")),
+                  d / "wav.scp", set(wav), what="recording")
+    infos: dict[str, AudioInfo] = {}
+    first_rate: tuple[str, int] | None = None
     for rec, entry in wav.items():
+        if is_pipe(entry) and not allow_pipes:
+            raise DataDirError(f"{d / 'wav.scp'}: recording '{rec}' is a shell command "
+                               f"('{entry}'), refused by --no-pipes (allow_pipes: false)")
         for f in _entry_files(entry):
             if not Path(f).exists():
                 raise DataDirError(f"{d / 'wav.scp'}: recording '{rec}': file {f} does not exist")
-        if check_audio and not entry.rstrip().endswith("|"):
-            import soundfile as sf
-
-            try:
-                info = sf.info(entry)
-            except Exception as e:
-                raise DataDirError(f"{d / 'wav.scp'}: recording '{rec}': cannot read {entry} "
-                                   f"({e})") from None
-            if info.frames == 0:
-                raise DataDirError(f"{d / 'wav.scp'}: recording '{rec}': {entry} is empty")
-            durations[rec] = info.frames / info.samplerate
+        if not check_audio or is_pipe(entry):
+            continue
+        info = infos[rec] = audio_info(rec, entry, d / "wav.scp")
+        if info.channels > 1 and channel is None:
+            raise DataDirError(f"{d / 'wav.scp'}: recording '{rec}': {entry} has "
+                               f"{info.channels} channels; choose one with the feature option "
+                               "`channel`, or a wav.scp command that extracts it (Kaldi refuses "
+                               "multi-channel audio too)")
+        if channel is not None and info.channels > 1 and channel >= info.channels:
+            raise DataDirError(f"{d / 'wav.scp'}: recording '{rec}': channel {channel} asked "
+                               f"for, {entry} has {info.channels}")
+        if sample_rate is None and first_rate is None:
+            first_rate = (rec, info.sample_rate)
+        want = sample_rate if sample_rate is not None else first_rate[1]
+        if want and info.sample_rate != want:
+            where = (f"the set's rate (that of recording '{first_rate[0]}')"
+                     if sample_rate is None else "the configured sample_rate")
+            raise DataDirError(f"{d / 'wav.scp'}: recording '{rec}': {entry} is "
+                               f"{info.sample_rate} Hz, {where} is {want} Hz; convert it, or "
+                               "set `sample_rate` and `resample: true` in the feature config")
+        if segs is None and info.frames < min_duration_s * info.sample_rate - 1e-6:
+            raise DataDirError(f"{d / 'wav.scp'}: recording '{rec}': {entry} has "
+                               f"{info.frames} samples ({info.frames / info.sample_rate * 1000:.1f}"
+                               f" ms), shorter than one {min_duration_s * 1000:.0f} ms frame")
     if segs is not None:
         for utt, (rec, start, end) in segs.items():
-            if rec in durations and end > durations[rec] + tolerance_s:
-                raise DataDirError(f"{d / 'segments'}: utterance '{utt}' ends at {end:.3f} s, "
-                                   f"after the end of recording '{rec}' ({durations[rec]:.3f} s)")
-    if (d / "feats.scp").exists():
-        _same_ids(d / "feats.scp", set(read_kaldi_map(d / "feats.scp")), d / "text", set(text))
+            if rec in infos:
+                dur = infos[rec].frames / infos[rec].sample_rate
+                if end > dur + tolerance_s:
+                    raise DataDirError(f"{d / 'segments'}: utterance '{utt}' ends at {end:.3f} s, "
+                                       f"after the end of recording '{rec}' ({dur:.3f} s)")
     if (d / "cmvn.scp").exists():
-        _same_ids(d / "cmvn.scp", set(read_kaldi_map(d / "cmvn.scp")), d / "spk2utt",
+        _same_ids(d / "cmvn.scp", set(_read_map(d / "cmvn.scp")), d / "spk2utt",
                   set(spk2utt), what="speaker")
     counts = {"utterances": len(text), "speakers": len(spk2utt), "recordings": len(wav)}
+    rates = {i.sample_rate for i in infos.values()}
+    if len(rates) == 1:
+        counts["sample_rate"] = rates.pop()
     log.info("validated %s: %s", d, counts)
     return counts
 
@@ -346,8 +566,24 @@ def main(argv: list[str] | None = None) -> None:
     v = sub.add_parser("validate", help="check a data dir")
     v.add_argument("dirs", nargs="+")
     v.add_argument("--no-audio", action="store_true", help="do not open audio headers")
+    v.add_argument("--no-pipes", action="store_true",
+                   help="refuse wav.scp entries that are shell commands (`cmd |`)")
+    v.add_argument("--words", help="words.txt or lexicon.txt: utterances whose words are all "
+                                   "outside it are an error")
+    v.add_argument("--sample-rate", type=int,
+                   help="the rate every recording must have (default: one rate for the set; "
+                        "0: any)")
+    v.add_argument("--channel", type=int, help="accept multi-channel audio (this channel is used)")
     args = p.parse_args(argv)
     setup_logging()
+    try:
+        _run(p, args)
+    except DataDirError as e:
+        log.error("%s", e)
+        raise SystemExit(1) from None
+
+
+def _run(p, args) -> None:
     if args.cmd == "write":
         if len(args.set) != len(args.out):
             p.error("give one --out per --set")
@@ -363,8 +599,10 @@ def main(argv: list[str] | None = None) -> None:
             log.info("wrote %s: %d utterances, %d speakers, %d recordings; skipped %s", out,
                      len(dd.text), len(dd.spk2utt), len(dd.wav_scp), skipped)
     else:
+        words = read_vocabulary(args.words) if args.words else None
         for d in args.dirs:
-            validate_datadir(d, check_audio=not args.no_audio)
+            validate_datadir(d, check_audio=not args.no_audio, allow_pipes=not args.no_pipes,
+                             words=words, sample_rate=args.sample_rate, channel=args.channel)
 
 
 if __name__ == "__main__":

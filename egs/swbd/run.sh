@@ -3,6 +3,7 @@
 # The LDC corpora are the user's: their paths are in conf/corpora.yaml.
 #   ./run.sh [--stage N] [--stop-stage M] [--nj J] [--ngpu N] [--force true] [--dry-run true]
 #            [--train-set train] [--dev-set dev] [--test-set eval2000] [--am-tags "resnet22 ..."]
+#            (./run.sh --help lists every option)
 # Stages: 0 data prep, 1 features, 2 lang + GMM alignments to 32k CD states (or Kaldi import),
 # 3 acoustic-model training (multi-GPU), 4 LM + HCLG, 5 decoding, 6 Hub5'00 scoring + report,
 # 7 Table-3-style comparison.
@@ -11,21 +12,22 @@ cd "$(dirname "$0")"
 . ../../path.sh
 . ../../local/log.sh
 
-stage=0
-stop_stage=100
-nj=8
-force=false
-dry_run=false
-dry_run_missing=false  # set by stage 0's input check; the dry run still prints every stage's plan
+stage=0             # first stage to run (0-7)
+stop_stage=7        # last stage to run (0-7)
+nj=8                # parallel jobs
+force=false         # true: redo finished steps (their .done markers are removed first)
+dry_run=false       # true: check stage 0's inputs and print every stage's commands, run nothing
 ngpu=auto           # GPUs for stage 3 (auto: as many as nvidia-smi lists, else 1 CPU process)
-train_set=train
-dev_set=dev
-test_set=eval2000
+train_set=train     # training data dir under $data
+dev_set=dev         # held-out data dir (CV set of stage 3)
+test_set=eval2000   # evaluation data dir (Hub5'00)
 am_tags="resnet22 bl_resnet22_a2_b3"  # models of stages 3, 5-7 (conf/train_<tag>.yaml), baseline first
-conf_dir=conf
-data=data
-exp=exp
+conf_dir=conf       # corpora.yaml and the stage configs
+data=data           # data dirs, features, lang
+exp=exp             # models, graphs, decodes, reports
 . ../../local/parse_options.sh
+check_stage_range 0 7
+dry_run_missing=false  # set by stage 0's input check; the dry run still prints every stage's plan
 
 # ---- stage 0: Switchboard/Fisher/Hub5'00 data preparation (issue 3) ----
 # LDC paths: $conf_dir/corpora.yaml. lhotse recipes -> $data/manifests/swbd_*_{train,dev,eval2000},
@@ -39,15 +41,10 @@ swbd_prep=(python -m asr.corpus.swbd --config "$conf_dir/corpora.yaml" --data "$
 if run_stage 0; then
   stage_begin 0 "Switchboard/Fisher/Hub5'00 data preparation"
   if [ "$dry_run" = true ]; then
-    # Check every LDC input path in corpora.yaml and print the plan; stop, naming what is missing.
+    # Check every LDC input path in corpora.yaml; the plan is printed, what is missing named.
     "${swbd_prep[@]}" --dry-run || { log "stage 0 (dry run): inputs missing (see above)"; dry_run_missing=true; }
-    log "stage 0 (dry run): ${swbd_prep[*]}"
-  elif ! is_done "$data/.done_swbd_prep"; then
-    "${swbd_prep[@]}"
-    mark_done "$data/.done_swbd_prep"
-  else
-    log "stage 0: $data already prepared (--force true redoes it)"
   fi
+  step_done="already prepared" step "$data/.done_swbd_prep" "${swbd_prep[@]}"
   stage_end 0 "Switchboard/Fisher/Hub5'00 data preparation"
 fi
 # ---- end stage 0 ----
@@ -61,15 +58,10 @@ if run_stage 1; then
   feat_sets="$train_set $dev_set $test_set"
   feat_conf=(); [ -f "$conf_dir/features.yaml" ] && feat_conf=(--config "$conf_dir/features.yaml")
   for kind in mfcc logmel; do
-    feat_cmd=(python -m asr.features compute --kind $kind "${feat_conf[@]}" --nj "$nj"
-              --batch-size 1000 --data $(for s in $feat_sets; do echo "$data/$s"; done)
-              --out $(for s in $feat_sets; do echo "$data/${s}_$kind"; done))
-    if [ "$dry_run" = true ]; then
-      log "stage 1 (dry run): ${feat_cmd[*]}"
-    elif ! is_done "$data/.done_feats_$kind"; then
-      "${feat_cmd[@]}"
-      mark_done "$data/.done_feats_$kind"
-    fi
+    step "$data/.done_feats_$kind" \
+      python -m asr.features compute --kind $kind "${feat_conf[@]}" --nj "$nj" \
+        --batch-size 1000 --data $(for s in $feat_sets; do echo "$data/$s"; done) \
+        --out $(for s in $feat_sets; do echo "$data/${s}_$kind"; done)
   done
   stage_end 1 "features"
 fi
@@ -80,21 +72,14 @@ fi
 # `import_ali` set, the user's Kaldi `ali-to-pdf` alignments checked against the features.
 if run_stage 2; then
   stage_begin 2 "lang + GMM alignments"
-  lang_cmd=(python -m asr.lang "$data/local/dict" "$data/lang")
-  gmm_cmd=(python -m asr.gmm train --config "$conf_dir/gmm.yaml" --nj "$nj" --lang "$data/lang"
-           --data "$data/$train_set" --feats "$data/${train_set}_mfcc"
-           --dev-feats "$data/${dev_set}_mfcc" --exp "$exp")
-  if [ "$dry_run" = true ]; then
-    log "stage 2 (dry run): ${lang_cmd[*]}"; log "stage 2 (dry run): ${gmm_cmd[*]}"
-  else
-    if ! is_done "$data/lang/.done"; then
-      "${lang_cmd[@]}"; mark_done "$data/lang/.done"
-    fi
-    if ! is_done "$exp/tri2_ali/.done"; then
-      [ "$force" = true ] && rm -f "$exp"/{mono,tri1,tri2}/.done
-      "${gmm_cmd[@]}"; mark_done "$exp/tri2_ali/.done"
-    fi
-  fi
+  step "$data/lang/.done" python -m asr.lang "$data/local/dict" "$data/lang"
+  train_gmms() {  # mono, tri1, tri2 -> $exp/tri2_ali
+    [ "$force" = true ] && run_cmd rm -f "$exp"/{mono,tri1,tri2}/.done
+    run_cmd python -m asr.gmm train --config "$conf_dir/gmm.yaml" --nj "$nj" --lang "$data/lang" \
+      --data "$data/$train_set" --feats "$data/${train_set}_mfcc" \
+      --dev-feats "$data/${dev_set}_mfcc" --exp "$exp"
+  }
+  step "$exp/tri2_ali/.done" train_gmms
   stage_end 2 "lang + GMM alignments"
 fi
 # ---- end stage 2 ----
@@ -109,23 +94,17 @@ if run_stage 3; then
   stage_begin 3 "acoustic-model training"
   [ "$ngpu" = auto ] && ngpu=$( (nvidia-smi -L 2>/dev/null || true) | wc -l)
   [ "$ngpu" -ge 1 ] || ngpu=1
+  resume=--resume; [ "$force" = true ] && resume=
+  train_am() {  # train_am TAG: the feature cache by one process, then one process per GPU
+    local dir=$exp/am_$1
+    local args=(--config "$conf_dir/train_$1.yaml" --dir "$dir" --feat_dir "$data/${train_set}_logmel"
+                --ali_dir "$exp/tri2_ali" --dev_feat_dir "$data/${dev_set}_logmel")
+    log "stage 3: training $1 on $ngpu GPU(s) -> $dir"
+    run_cmd python -m asr.train "${args[@]}" --prepare-only
+    run_cmd torchrun --standalone --nproc_per_node="$ngpu" -m asr.train "${args[@]}" $resume
+  }
   for tag in $am_tags; do
-    dir=$exp/am_$tag
-    if is_done "$dir/.done"; then
-      log "stage 3: $dir already trained (--force true retrains)"; continue
-    fi
-    resume=--resume; [ "$force" = true ] && resume=
-    args=(--config "$conf_dir/train_$tag.yaml" --dir "$dir" --feat_dir "$data/${train_set}_logmel"
-          --ali_dir "$exp/tri2_ali" --dev_feat_dir "$data/${dev_set}_logmel")
-    prep=(python -m asr.train "${args[@]}" --prepare-only)
-    launch=(torchrun --standalone --nproc_per_node="$ngpu" -m asr.train "${args[@]}" $resume)
-    log "stage 3: training $tag on $ngpu GPU(s) -> $dir"
-    if [ "$dry_run" = true ]; then
-      log "stage 3 (dry run): ${prep[*]}"; log "stage 3 (dry run): ${launch[*]}"; continue
-    fi
-    "${prep[@]}"
-    "${launch[@]}"
-    mark_done "$dir/.done"
+    step_done="already trained" step "$exp/am_$tag/.done" train_am "$tag"
   done
   stage_end 3 "acoustic-model training"
 fi
@@ -135,14 +114,10 @@ fi
 # G.fst from the ARPA file named in conf/graph.yaml, HCLG.fst in $exp/tri2/graph.
 if run_stage 4; then
   stage_begin 4 "LM + HCLG"
-  graph_cmd=(python -m asr.graph build --config "$conf_dir/graph.yaml" --lang "$data/lang"
-             --lang-test "$data/lang_test" --exp "$exp")
-  if [ "$dry_run" = true ]; then
-    log "stage 4 (dry run): ${graph_cmd[*]}"
-  elif ! is_done "$exp/tri2/graph/.done"; then
-    [ "$force" = true ] && graph_cmd+=(--force)
-    "${graph_cmd[@]}"; mark_done "$exp/tri2/graph/.done"
-  fi
+  f=; [ "$force" = true ] && f=--force
+  step "$exp/tri2/graph/.done" \
+    python -m asr.graph build --config "$conf_dir/graph.yaml" --lang "$data/lang" \
+      --lang-test "$data/lang_test" --exp "$exp" $f
   stage_end 4 "LM + HCLG"
 fi
 # ---- end stage 4 ----
@@ -155,16 +130,9 @@ if run_stage 5; then
   stage_begin 5 "decoding"
   for tag in $am_tags; do
     dir=$exp/am_$tag/decode_$test_set
-    dec_cmd=(python -m asr.decode --config "$conf_dir/decode.yaml" --model-dir "$exp/am_$tag"
-             --graph-dir "$exp/tri2/graph" --feats "$data/${test_set}_logmel" --dir "$dir" --nj "$nj")
-    if [ "$dry_run" = true ]; then
-      log "stage 5 (dry run): ${dec_cmd[*]}"; continue
-    fi
-    if is_done "$dir/.done"; then
-      log "stage 5: $dir already decoded (--force true redoes it)"; continue
-    fi
-    "${dec_cmd[@]}"
-    mark_done "$dir/.done"
+    step_done="already decoded" step "$dir/.done" \
+      python -m asr.decode --config "$conf_dir/decode.yaml" --model-dir "$exp/am_$tag" \
+        --graph-dir "$exp/tri2/graph" --feats "$data/${test_set}_logmel" --dir "$dir" --nj "$nj"
   done
   stage_end 5 "decoding"
 fi
@@ -177,23 +145,18 @@ fi
 # insertion-penalty sweep: scoring/{wer.json, best_wer, wer-summary, <setting>/score.{sys,pra,dtl}}.
 if run_stage 6; then
   stage_begin 6 "Hub5'00 scoring and report"
+  score_decode() {  # score_decode TAG DIR
+    local dir=$2 ref=$data/$test_set hyps r2fc=()
+    [ -f "$ref/reco2file_and_channel" ] && r2fc=(--reco2file-and-channel "$ref/reco2file_and_channel")
+    hyps=("$dir"/hyp_lmwt*.txt); [ -e "${hyps[0]}" ] || hyps=("$dir/hyp.txt")  # the sweep, else 1-best
+    run_cmd python -m asr.score --config "$conf_dir/decode.yaml" --ref "$ref/stm" --glm "$ref/glm" \
+      --segments "$ref/segments" --dir "$dir/scoring" "${r2fc[@]}" --hyp "${hyps[@]}"
+    run_cmd -q python -m asr.decode_report --dir "$dir"
+    [ "$dry_run" = true ] || log "stage 6: $1: $(tr '\n' ';' < "$dir/scoring/best_wer")"
+  }
   for tag in $am_tags; do
     dir=$exp/am_$tag/decode_$test_set
-    ref=$data/$test_set
-    score_cmd=(python -m asr.score --config "$conf_dir/decode.yaml" --ref "$ref/stm" --glm "$ref/glm"
-               --segments "$ref/segments" --dir "$dir/scoring")
-    [ -f "$ref/reco2file_and_channel" ] && score_cmd+=(--reco2file-and-channel "$ref/reco2file_and_channel")
-    if [ "$dry_run" = true ]; then
-      log "stage 6 (dry run): ${score_cmd[*]} --hyp $dir/hyp_lmwt*.txt"; continue
-    fi
-    if is_done "$dir/.done_score"; then
-      log "stage 6: $dir already scored (--force true redoes it)"; continue
-    fi
-    hyps=("$dir"/hyp_lmwt*.txt); [ -e "${hyps[0]}" ] || hyps=("$dir/hyp.txt")  # the sweep, else 1-best
-    "${score_cmd[@]}" --hyp "${hyps[@]}"
-    python -m asr.decode_report --dir "$dir" > /dev/null
-    log "stage 6: $tag: $(tr '\n' ';' < "$dir/scoring/best_wer")"
-    mark_done "$dir/.done_score"
+    step_done="already scored" step "$dir/.done_score" score_decode "$tag" "$dir"
   done
   stage_end 6 "Hub5'00 scoring and report"
 fi

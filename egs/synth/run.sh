@@ -2,7 +2,7 @@
 # Embedded synthetic telephone corpus: from nothing to a WER report on a laptop CPU.
 #   ./run.sh [--stage N] [--stop-stage M] [--nj J] [--force true] [--conf-dir conf]
 #            [--data data] [--exp exp] [--corpus corpus] [--am-tags "resnet22 ..." | all]
-#            [--test-sets "test test_heldout"] [--tune-set dev]
+#            [--test-sets "test test_heldout"] [--tune-set dev]   (./run.sh --help lists every option)
 # Every stage reads its options from $conf_dir/<stage>.yaml (conf/tiny/ is the smoke-test size)
 # and writes under $data, $exp (Kaldi layout) and $corpus (synthesised audio).
 # Stages: 0 corpus + data prep, 1 features, 2 lang + GMM alignments + tree, 3 acoustic-model
@@ -12,22 +12,23 @@ cd "$(dirname "$0")"
 . ../../path.sh
 . ../../local/log.sh
 
-stage=0
-stop_stage=100
-nj=2
-force=false
-conf_dir=conf
-data=data
-exp=exp
-corpus=corpus
-am_tags="resnet22 bl_resnet22_a2_b3"  # models of stages 3, 5-7 ($conf_dir/train_<tag>.yaml), baseline first; all: Table 3
-test_sets="test test_heldout"  # decoded and reported; the first is the report's `wer`
+stage=0         # first stage to run (0-7)
+stop_stage=7    # last stage to run (0-7)
+nj=2            # parallel jobs
+force=false     # true: redo finished steps (their .done markers are removed first)
+conf_dir=conf   # stage configs: $conf_dir/<stage>.yaml (conf/tiny: the smoke-test size)
+data=data       # data dirs, features, lang
+exp=exp         # models, graphs, decodes, reports
+corpus=corpus   # synthesised audio
+am_tags="resnet22 bl_resnet22_a2_b3"  # models of stages 3, 5-7, baseline first; all: the seven of Table 3
+test_sets="test test_heldout"  # sets decoded and reported; the first is the report's `wer`
 tune_set=dev    # the set whose best LM weight/penalty is applied to the test sets ("" for none)
 . ../../local/parse_options.sh
+check_stage_range 0 7
 if [ "$am_tags" = all ]; then  # the seven speech models of Table 3, baseline first
   am_tags="resnet22 bl_resnet22_a4_b1 bl_resnet22_a4_b2 bl_resnet22_a4_b3 bl_resnet22_a2_b3 bl_resnet22_a4_b1_cat bl_pyr_resnet22_a4_b1"
 fi
-sets="train train_sp dev test test_heldout"   # Kaldi data dirs of stage 0
+sets="train train_sp dev test test_heldout"   # the Kaldi data dirs of stage 0
 
 # ---- stage 0: corpus synthesis and data preparation (issues 3, 12) ----
 # eSpeak NG + flite speech (train/dev/test, disjoint voices) and Festival speech (test_heldout:
@@ -38,21 +39,19 @@ sets="train train_sp dev test test_heldout"   # Kaldi data dirs of stage 0
 # text (train transcripts + extra grammar sentences) in $data/local/lm/text.
 if run_stage 0; then
   stage_begin 0 "corpus synthesis and data preparation"
-  if ! is_done "$data/.done_synth"; then
+  step "$data/.done_synth" \
     python -m asr.corpus.synth --config "$conf_dir/corpus.yaml" --corpus "$corpus" \
       --manifests "$data/manifests" --nj "$nj"
-    mark_done "$data/.done_synth"
-  fi
-  if ! is_done "$data/.done_prep"; then
-    python -m asr.corpus.lexicon --word-list "$corpus/vocab.txt" --out "$data/local/dict"
-    python -m asr.corpus.datadir write --manifests "$data/manifests" --prefix synth \
+  prepare_data() {
+    run_cmd python -m asr.corpus.lexicon --word-list "$corpus/vocab.txt" --out "$data/local/dict"
+    run_cmd python -m asr.corpus.datadir write --manifests "$data/manifests" --prefix synth \
       --lexicon "$data/local/dict/lexicon.txt" \
       --set $sets --out $(for s in $sets; do echo "$data/$s"; done)
-    python -m asr.corpus.datadir validate $(for s in $sets; do echo "$data/$s"; done)
+    run_cmd python -m asr.corpus.datadir validate $(for s in $sets; do echo "$data/$s"; done)
     mkdir -p "$data/local/lm"
     cat "$data/train/text" "$corpus/lm_text.txt" > "$data/local/lm/text"
-    mark_done "$data/.done_prep"
-  fi
+  }
+  step "$data/.done_prep" prepare_data
   stage_end 0 "corpus synthesis and data preparation"
 fi
 # ---- end stage 0 ----
@@ -64,13 +63,11 @@ fi
 if run_stage 1; then
   stage_begin 1 "features"
   for kind in mfcc logmel; do
-    if [ $kind = mfcc ]; then fsets="train train_sp dev test"; else fsets="train_sp dev ${test_sets}"; fi
-    if ! is_done "$data/.done_feats_$kind"; then
+    if [ $kind = mfcc ]; then fsets="train train_sp dev test"; else fsets="train_sp dev $test_sets"; fi
+    step "$data/.done_feats_$kind" \
       python -m asr.features compute --kind $kind --config "$conf_dir/features.yaml" --nj "$nj" \
         --data $(for s in $fsets; do echo "$data/$s"; done) \
         --out $(for s in $fsets; do echo "$data/${s}_$kind"; done)
-      mark_done "$data/.done_feats_$kind"
-    fi
   done
   stage_end 1 "features"
 fi
@@ -83,24 +80,16 @@ fi
 # per iteration.
 if run_stage 2; then
   stage_begin 2 "lang + GMM alignments"
-  if ! is_done "$data/lang/.done"; then
-    log "stage 2: lang dir $data/lang from $data/local/dict"
-    python -m asr.lang "$data/local/dict" "$data/lang"
-    mark_done "$data/lang/.done"
-  fi
-  if ! is_done "$exp/tri2_ali/.done"; then
-    [ "$force" = true ] && rm -f "$exp"/{mono,tri1,tri2}/.done
-    log "stage 2: GMM training (mono, tri1, tri2) -> $exp/tri2_ali"
-    python -m asr.gmm train --config "$conf_dir/gmm.yaml" --nj "$nj" --lang "$data/lang" \
+  step "$data/lang/.done" python -m asr.lang "$data/local/dict" "$data/lang"
+  train_gmms() {  # mono, tri1, tri2 -> $exp/tri2_ali
+    [ "$force" = true ] && run_cmd rm -f "$exp"/{mono,tri1,tri2}/.done
+    run_cmd python -m asr.gmm train --config "$conf_dir/gmm.yaml" --nj "$nj" --lang "$data/lang" \
       --data "$data/train" --feats "$data/train_mfcc" --dev-feats "$data/dev_mfcc" --exp "$exp"
-    mark_done "$exp/tri2_ali/.done"
-  fi
-  if ! is_done "$exp/tri2_ali_sp/.done"; then
-    log "stage 2: aligning $data/train_sp with $exp/tri2_ali -> $exp/tri2_ali_sp"
+  }
+  step "$exp/tri2_ali/.done" train_gmms
+  step "$exp/tri2_ali_sp/.done" \
     python -m asr.gmm align --config "$conf_dir/gmm.yaml" --model-dir "$exp/tri2_ali" --lang "$data/lang" \
       --data "$data/train_sp" --feats "$data/train_sp_mfcc" --out "$exp/tri2_ali_sp"
-    mark_done "$exp/tri2_ali_sp/.done"
-  fi
   stage_end 2 "lang + GMM alignments"
 fi
 # ---- end stage 2 ----
@@ -110,35 +99,30 @@ fi
 # tri2 pdf alignments; dev alignments are the CV set. Re-running after a kill resumes each model from its last checkpoint.
 if run_stage 3; then
   stage_begin 3 "acoustic-model training"
+  resume=--resume; [ "$force" = true ] && resume=
   for tag in $am_tags; do
     dir=$exp/am_$tag
-    if is_done "$dir/.done"; then
-      log "stage 3: $dir already trained (--force true retrains)"; continue
-    fi
-    resume=--resume; [ "$force" = true ] && resume=
-    log "stage 3: training $tag -> $dir"
-    python -m asr.train --config "$conf_dir/train_$tag.yaml" --dir "$dir" $resume \
-      --feat_dir "$data/train_sp_logmel" --ali_dir "$exp/tri2_ali" --ali_scp "$exp/tri2_ali_sp/pdf_ali.scp" \
-      --dev_feat_dir "$data/dev_logmel"
-    mark_done "$dir/.done"
+    step_done="already trained" step "$dir/.done" \
+      python -m asr.train --config "$conf_dir/train_$tag.yaml" --dir "$dir" $resume \
+        --feat_dir "$data/train_sp_logmel" --ali_dir "$exp/tri2_ali" --ali_scp "$exp/tri2_ali_sp/pdf_ali.scp" \
+        --dev_feat_dir "$data/dev_logmel"
   done
   stage_end 3 "acoustic-model training"
 fi
 # ---- end stage 3 ----
 
 # ---- stage 4: language model and HCLG (issue 4) ----
-# Kneser-Ney LM on $data/local/lm/text (train transcripts + grammar text; kaldingram, conf/graph.yaml), G.fst in
+# Kneser-Ney LM on $data/local/lm/text (train transcripts + grammar text; kaldingram,
+# conf/graph.yaml), G.fst in
 # $data/lang_test, HCLG.fst per GMM model in $exp/<model>/graph (the DNN decoder uses
 # $exp/tri2/graph), and a GMM decode of the test set as a check of the alignments.
 if run_stage 4; then
   stage_begin 4 "LM + HCLG"
-  if ! is_done "$exp/tri2/graph/.done"; then
-    f=; [ "$force" = true ] && f=--force
+  f=; [ "$force" = true ] && f=--force
+  step "$exp/tri2/graph/.done" \
     python -m asr.graph build --config "$conf_dir/graph.yaml" --lang "$data/lang" \
       --lang-test "$data/lang_test" --exp "$exp" --text "$data/local/lm/text" \
       --test-feats "$data/test_mfcc" --dev-feats "$data/dev_mfcc" $f
-    mark_done "$exp/tri2/graph/.done"
-  fi
   stage_end 4 "LM + HCLG"
 fi
 # ---- end stage 4 ----
@@ -152,13 +136,9 @@ if run_stage 5; then
   for tag in $am_tags; do
     for set in $tune_set $test_sets; do
       dir=$exp/am_$tag/decode_$set
-      if is_done "$dir/.done"; then
-        log "stage 5: $dir already decoded (--force true redoes it)"; continue
-      fi
-      log "stage 5: decoding $data/${set}_logmel with $exp/am_$tag -> $dir"
-      python -m asr.decode --config "$conf_dir/decode.yaml" --model-dir "$exp/am_$tag" \
-        --graph-dir "$exp/tri2/graph" --feats "$data/${set}_logmel" --dir "$dir" --nj "$nj"
-      mark_done "$dir/.done"
+      step_done="already decoded" step "$dir/.done" \
+        python -m asr.decode --config "$conf_dir/decode.yaml" --model-dir "$exp/am_$tag" \
+          --graph-dir "$exp/tri2/graph" --feats "$data/${set}_logmel" --dir "$dir" --nj "$nj"
     done
   done
   stage_end 5 "decoding"
@@ -171,19 +151,18 @@ fi
 # confusion_pairs}; then report.md + report.png + wer.json in each decode dir.
 if run_stage 6; then
   stage_begin 6 "scoring and report"
+  score_decode() {  # score_decode TAG SET DIR
+    local tag=$1 set=$2 dir=$3 hyps
+    hyps=("$dir"/hyp_lmwt*.txt); [ -e "${hyps[0]}" ] || hyps=("$dir/hyp.txt")  # the sweep, else 1-best
+    run_cmd python -m asr.score --config "$conf_dir/decode.yaml" --ref "$data/$set/text" \
+      --hyp "${hyps[@]}" --words-txt "$exp/tri2/graph/words.txt" --dir "$dir/scoring"
+    run_cmd -q python -m asr.decode_report --dir "$dir"
+    log "stage 6: $(head -n 1 "$dir/scoring/best_wer") ($tag on $set; report: $dir/report.md)"
+  }
   for tag in $am_tags; do
     for set in $tune_set $test_sets; do
       dir=$exp/am_$tag/decode_$set
-      if is_done "$dir/.done_score"; then
-        log "stage 6: $dir already scored (--force true redoes it)"; continue
-      fi
-      log "stage 6: scoring $dir"
-      hyps=("$dir"/hyp_lmwt*.txt); [ -e "${hyps[0]}" ] || hyps=("$dir/hyp.txt")  # the sweep, else 1-best
-      python -m asr.score --config "$conf_dir/decode.yaml" --ref "$data/$set/text" \
-        --hyp "${hyps[@]}" --words-txt "$exp/tri2/graph/words.txt" --dir "$dir/scoring"
-      python -m asr.decode_report --dir "$dir" > /dev/null
-      log "stage 6: $(head -n 1 "$dir/scoring/best_wer") ($tag on $set; report: $dir/report.md)"
-      mark_done "$dir/.done_score"
+      step_done="already scored" step "$dir/.done_score" score_decode "$tag" "$set" "$dir"
     done
   done
   stage_end 6 "scoring and report"
@@ -199,6 +178,6 @@ if run_stage 7; then
   log "stage 7: comparison report -> $exp/report.json"
   python -m asr.report --exp "$exp" --models $(for t in $am_tags; do echo "am_$t"; done) \
     --test-sets $test_sets --tune-set "$tune_set" --lm "$data/lang_test/lm.arpa" \
-    --words-txt "$exp/tri2/graph/words.txt" --data "$data"
+    --words-txt "$exp/tri2/graph/words.txt"
 fi
 # ---- end stage 7 ----
