@@ -90,9 +90,10 @@ if run_stage 2; then
     if ! is_done "$data/lang/.done"; then
       "${lang_cmd[@]}"; mark_done "$data/lang/.done"
     fi
-    if ! is_done "$exp/tri2_ali/.done"; then
-      [ "$force" = true ] && rm -f "$exp"/{mono,tri1,tri2}/.done
-      "${gmm_cmd[@]}"; mark_done "$exp/tri2_ali/.done"
+    ali_dir=$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp")  # <last round>_ali
+    if ! is_done "$ali_dir/.done"; then
+      [ "$force" = true ] && gmm_cmd+=(--force)  # every round's .done is removed and it retrains
+      "${gmm_cmd[@]}"; mark_done "$ali_dir/.done"
     fi
   fi
   stage_end 2 "lang + GMM alignments"
@@ -115,8 +116,9 @@ if run_stage 3; then
       log "stage 3: $dir already trained (--force true retrains)"; continue
     fi
     resume=--resume; [ "$force" = true ] && resume=
-    args=(--config "$conf_dir/train_$tag.yaml" --dir "$dir" --feat_dir "$data/${train_set}_logmel"
-          --ali_dir "$exp/tri2_ali" --dev_feat_dir "$data/${dev_set}_logmel")
+    args=(--config "$conf_dir/train.yaml" --tag "$tag" --dir "$dir" --feat_dir "$data/${train_set}_logmel"
+          --ali_dir "$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp")"
+          --dev_feat_dir "$data/${dev_set}_logmel")
     prep=(python -m asr.train "${args[@]}" --prepare-only)
     launch=(torchrun --standalone --nproc_per_node="$ngpu" -m asr.train "${args[@]}" $resume)
     log "stage 3: training $tag on $ngpu GPU(s) -> $dir"
@@ -139,9 +141,10 @@ if run_stage 4; then
              --lang-test "$data/lang_test" --exp "$exp")
   if [ "$dry_run" = true ]; then
     log "stage 4 (dry run): ${graph_cmd[*]}"
-  elif ! is_done "$exp/tri2/graph/.done"; then
+  elif ! is_done "$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp" --model)/graph/.done"; then
     [ "$force" = true ] && graph_cmd+=(--force)
-    "${graph_cmd[@]}"; mark_done "$exp/tri2/graph/.done"
+    "${graph_cmd[@]}"
+    mark_done "$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp" --model)/graph/.done"
   fi
   stage_end 4 "LM + HCLG"
 fi

@@ -20,7 +20,7 @@ conf_dir=conf
 data=data
 exp=exp
 corpus=corpus
-am_tags="resnet22 bl_resnet22_a2_b3"  # models of stages 3, 5-7 ($conf_dir/train_<tag>.yaml), baseline first
+am_tags="resnet22 bl_resnet22_a2_b3"  # models of stages 3, 5-7 (tags of $conf_dir/train.yaml; "all": Table 3), baseline first
 test_set=test   # the set the report's WER is measured on
 tune_set=dev    # the set whose best LM weight/penalty is applied to $test_set ("" for none)
 . ../../local/parse_options.sh
@@ -67,7 +67,7 @@ fi
 
 # ---- stage 2: lang, monophone/triphone GMMs, tree, alignments (issue 4) ----
 # lang dir from the dict dir; mono -> tri1 -> tri2 on MFCC+deltas (conf/gmm.yaml); the final
-# alignments (train + dev) land in $exp/tri2_ali. Resumes per model and per iteration.
+# alignments (train + dev) land in $exp/<last round>_ali (tri2_ali). Resumes per model and per iteration.
 if run_stage 2; then
   stage_begin 2 "lang + GMM alignments"
   if ! is_done "$data/lang/.done"; then
@@ -75,12 +75,13 @@ if run_stage 2; then
     python -m asr.lang "$data/local/dict" "$data/lang"
     mark_done "$data/lang/.done"
   fi
-  if ! is_done "$exp/tri2_ali/.done"; then
-    [ "$force" = true ] && rm -f "$exp"/{mono,tri1,tri2}/.done
-    log "stage 2: GMM training (mono, tri1, tri2) -> $exp/tri2_ali"
+  ali_dir=$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp")  # <last round>_ali
+  if ! is_done "$ali_dir/.done"; then
+    f=; [ "$force" = true ] && f=--force  # --force: every round's .done is removed and it retrains
+    log "stage 2: GMM training (rounds of $conf_dir/gmm.yaml) -> $ali_dir"
     python -m asr.gmm train --config "$conf_dir/gmm.yaml" --nj "$nj" --lang "$data/lang" \
-      --data "$data/train" --feats "$data/train_mfcc" --dev-feats "$data/dev_mfcc" --exp "$exp"
-    mark_done "$exp/tri2_ali/.done"
+      --data "$data/train" --feats "$data/train_mfcc" --dev-feats "$data/dev_mfcc" --exp "$exp" $f
+    mark_done "$ali_dir/.done"
   fi
   stage_end 2 "lang + GMM alignments"
 fi
@@ -98,8 +99,9 @@ if run_stage 3; then
     fi
     resume=--resume; [ "$force" = true ] && resume=
     log "stage 3: training $tag -> $dir"
-    python -m asr.train --config "$conf_dir/train_$tag.yaml" --dir "$dir" $resume \
-      --feat_dir "$data/train_logmel" --ali_dir "$exp/tri2_ali" --dev_feat_dir "$data/dev_logmel"
+    python -m asr.train --config "$conf_dir/train.yaml" --tag "$tag" --dir "$dir" $resume \
+      --feat_dir "$data/train_logmel" --dev_feat_dir "$data/dev_logmel" \
+      --ali_dir "$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp")"
     mark_done "$dir/.done"
   done
   stage_end 3 "acoustic-model training"
@@ -112,12 +114,14 @@ fi
 # $exp/tri2/graph), and a GMM decode of the test set as a check of the alignments.
 if run_stage 4; then
   stage_begin 4 "LM + HCLG"
-  if ! is_done "$exp/tri2/graph/.done"; then
+  gmm_dir=$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp" --model)
+  if ! is_done "$gmm_dir/graph/.done"; then
     f=; [ "$force" = true ] && f=--force
     python -m asr.graph build --config "$conf_dir/graph.yaml" --lang "$data/lang" \
-      --lang-test "$data/lang_test" --exp "$exp" --text "$data/train/text" \
+      --lang-test "$data/lang_test" --exp "$exp" --text "$data/train/text" $f
+    python -m asr.gmm decode-check --config "$conf_dir/graph.yaml" --exp "$exp" \
       --test-feats "$data/test_mfcc" --dev-feats "$data/dev_mfcc" $f
-    mark_done "$exp/tri2/graph/.done"
+    mark_done "$gmm_dir/graph/.done"
   fi
   stage_end 4 "LM + HCLG"
 fi
