@@ -110,11 +110,11 @@ def test_stop_mid_epoch_and_resume_gives_same_weights(corpus, tmp_path):
 def test_two_process_ddp_gloo_ranks_agree_and_loss_falls(corpus, tmp_path):
     conf = write_conf(tmp_path, corpus, batch_size=4)
     out = tmp_path / "ddp"
-    env = dict(os.environ, ASR_TRAIN_DUMP_RANKS="1",
+    env = dict(os.environ,
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     torchrun = Path(sys.executable).with_name("torchrun")
     cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "asr.train",
-           "--config", str(conf), "--dir", str(out), "--epochs", "3"]
+           "--config", str(conf), "--dir", str(out), "--epochs", "3", "--dump_rank_states", "true"]
     res = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stderr[-3000:]
     s0 = torch.load(out / "rank0_state.pt", weights_only=True)
