@@ -130,9 +130,12 @@ def tag_overrides(cfg: dict, tag: str, where: str) -> dict:
 
 
 def expand_tags(tags: str) -> list[str]:
-    """The recipe's `--am-tags` value: `all` -> TABLE3_TAGS, else the words as given."""
-    words = tags.split()
-    return [t for w in words for t in (TABLE3_TAGS if w == "all" else [w])]
+    """The recipe's `--am-tags` value: `all` -> TABLE3_TAGS, other words as given; each tag once,
+    in order of first mention (the baseline first when it is named first)."""
+    out: list[str] = []
+    for w in tags.split():
+        out += [t for t in (TABLE3_TAGS if w == "all" else [w]) if t not in out]
+    return out
 
 
 def model_hparams(model) -> dict:

@@ -21,11 +21,12 @@ ngpu=auto           # GPUs for stage 3 (auto: as many as nvidia-smi lists, else 
 train_set=train
 dev_set=dev
 test_set=eval2000
-am_tags="resnet22 bl_resnet22_a2_b3"  # models of stages 3, 5-7 (conf/train_<tag>.yaml), baseline first
+am_tags="resnet22 bl_resnet22_a2_b3"  # models of stages 3, 5-7 (tags of conf/train.yaml; "all": Table 3), baseline first
 conf_dir=conf
 data=data
 exp=exp
 . ../../local/parse_options.sh
+am_tags=$(python -m asr.train tags "$am_tags")  # "all": the seven Table-3 speech models
 
 # ---- stage 0: Switchboard/Fisher/Hub5'00 data preparation (issue 3) ----
 # LDC paths: $conf_dir/corpora.yaml. lhotse recipes -> $data/manifests/swbd_*_{train,dev,eval2000},
@@ -104,7 +105,7 @@ fi
 # One torchrun process per GPU (DDP, nccl); --ngpu N overrides the GPU count. The feature
 # memmap cache (exp/feat_cache, float16) is built once by a single process first. Re-running
 # after a kill resumes from the last checkpoint. What is run, for 8 GPUs:
-#   torchrun --standalone --nproc_per_node=8 -m asr.train --config conf/train_resnet22.yaml \
+#   torchrun --standalone --nproc_per_node=8 -m asr.train --config conf/train.yaml --tag resnet22 \
 #       --dir exp/am_resnet22 --resume
 if run_stage 3; then
   stage_begin 3 "acoustic-model training"

@@ -24,6 +24,7 @@ am_tags="resnet22 bl_resnet22_a2_b3"  # models of stages 3, 5-7 (tags of $conf_d
 test_set=test   # the set the report's WER is measured on
 tune_set=dev    # the set whose best LM weight/penalty is applied to $test_set ("" for none)
 . ../../local/parse_options.sh
+am_tags=$(python -m asr.train tags "$am_tags")  # "all": the seven Table-3 speech models
 
 # ---- stage 0: corpus synthesis and data preparation (issue 3) ----
 # eSpeak NG speech through a telephone channel into $corpus (options: $conf_dir/corpus.yaml),
