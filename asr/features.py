@@ -517,7 +517,7 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--batch-size", type=int, help="override batch_size (utterances per archive)")
     c.add_argument("--nj", type=int, default=1, help="parallel processes")
     args = p.parse_args(argv)
-    setup_logging()
+    setup_logging(log_file=Path(args.out[0]).parent / "log" / f"features_{args.kind}.log")
     cfg = FeatureConfig.load(args.kind, args.config, num_mel_bins=args.num_mel_bins,
                              cmvn=args.cmvn, batch_size=args.batch_size)
     if len(args.data) != len(args.out):

@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> None:
     v.add_argument("dirs", nargs="+")
     v.add_argument("--no-audio", action="store_true", help="do not open audio headers")
     args = p.parse_args(argv)
-    setup_logging()
+    setup_logging(log_file=Path((args.out if args.cmd == "write" else args.dirs)[0]).parent / "log" / f"datadir_{args.cmd}.log")
     if args.cmd == "write":
         if len(args.set) != len(args.out):
             p.error("give one --out per --set")

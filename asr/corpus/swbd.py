@@ -671,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dry-run", action="store_true",
                     help="check that every input exists, print the plan, exit 1 naming what is missing")
     args = ap.parse_args(argv)
-    setup_logging()
+    setup_logging(log_file=Path(args.data) / "log" / "swbd_prep.log")
     try:
         c = load_corpora(args.config)
     except (ValueError, OSError) as e:
