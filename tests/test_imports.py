@@ -30,7 +30,9 @@ def import_graph() -> dict[str, set[str]]:
                 if node.level:
                     up = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
                     base = ".".join(up + ([base] if base else []))
-                targets = [base] + [f"{base}.{a.name}" for a in node.names]
+                # `from pkg import submodule` needs the submodule; `from mod import name` needs mod
+                subs = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in mods]
+                targets = subs + ([base] if len(subs) < len(node.names) else [])
             else:
                 continue
             for t in targets:
@@ -43,9 +45,9 @@ def import_graph() -> dict[str, set[str]]:
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    """A cycle as a list of modules (first == last), or None. A package's own __init__ importing
-    its submodules, and a submodule importing its parent package, are both edges here: the
-    submodules below import siblings directly, never through the parent."""
+    """A cycle as a list of modules (first == last), or None. A package's __init__ re-exporting its
+    submodules is an edge; a submodule importing a name from its parent package would close a
+    cycle, so submodules import their siblings directly."""
     state: dict[str, int] = {}
     stack: list[str] = []
 
