@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     a.add_argument("--text", help="training transcripts for the LM (Kaldi text)")
     a.add_argument("--force", action="store_true")
     args = p.parse_args(argv)
-    log_dir = {"lm": Path(args.out).parent, "build": getattr(args, "exp", None)}.get(args.cmd) or getattr(args, "out", "")
+    log_dir = args.exp if args.cmd == "build" else Path(args.out).parent if args.cmd == "lm" else args.out
     setup_logging(log_file=Path(log_dir) / "log" / f"graph_{args.cmd}.log")
     if args.cmd == "lm":
         words = set(read_symbol_table(args.words)) if args.words else None

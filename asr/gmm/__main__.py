@@ -68,8 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg = GmmConfig.from_yaml(args.config)
         print(final_model_dir(cfg, args.exp) if args.model else final_ali_dir(cfg, args.exp))
         return
-    log_dir = {"train": args.exp if args.cmd == "train" else None, "decode-check": args.exp}.get(args.cmd) \
-        or getattr(args, "out", None)
+    log_dir = args.exp if args.cmd in ("train", "decode-check") else args.out
     setup_logging(log_file=Path(log_dir) / "log" / f"gmm_{args.cmd.replace('-', '_')}.log")
     if args.cmd == "train":
         cfg = GmmConfig.from_yaml(args.config)
