@@ -68,7 +68,6 @@ def compile_graphs(tm: khg.TransitionModel, tree: khg.ContextDependency, lang_di
     opts.reorder = False  # self-loops before forward transitions: phone boundaries at is_final
     gc = khg.TrainingGraphCompiler(tm, tree, L, lang.disambig_ids, opts)
     oov = lang.words[lang.oov]
-    warn_oov(lang, texts, "training graphs")
     graphs, failed = {}, []
     for utt, words in texts.items():
         ids = [lang.words.get(w, oov) for w in words]
@@ -180,9 +179,11 @@ def align_dir(model_dir: str | Path, lang_dir: str | Path, data_dir: str | Path,
     texts = read_text(data_dir)
     feats = load_features(feat_dir)
     feats = {u: m for u, m in feats.items() if u in texts}
-    graphs, failed = compile_graphs(tm, tree, lang_dir, load_lang(lang_dir), {u: texts[u] for u in feats})
+    lang = load_lang(lang_dir)
+    unk = warn_oov(lang, {u: texts[u] for u in feats}, f"align {data_dir}")
+    graphs, failed = compile_graphs(tm, tree, lang_dir, lang, {u: texts[u] for u in feats})
     ali, bad, avg = align(am, tm, graphs, feats, cfg, desc=f"align {feat_dir}")
     failed = sorted(set(failed) | set(bad))
     write_alignments(Path(out_dir), ali, tm, failed, suffix=suffix)
     log.info("aligned %s: %d utterances, %d failed, avg loglike %.3f", feat_dir, len(ali), len(failed), avg)
-    return {"aligned": len(ali), "failed": len(failed), "avg_loglike": avg}
+    return {"aligned": len(ali), "failed": len(failed), "avg_loglike": avg, "unk_utts": len(unk)}

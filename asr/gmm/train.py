@@ -18,7 +18,8 @@ import numpy as np
 from asr.lang import load_lang
 from asr.utils import atomic_path, atomic_write_text
 from asr import tree as treelib
-from asr.gmm.align import align, align_dir, compile_graphs, equal_align, load_features, read_text, write_alignments
+from asr.gmm.align import (align, align_dir, compile_graphs, equal_align, load_features, read_text, warn_oov,
+                           write_alignments)
 from asr.gmm.config import GmmConfig, StageConfig, final_ali_dir
 from asr.gmm.stats import accumulate, init_single_gaussians, update
 from asr.hmm_io import load_model, read_topo, save_model, write_tree
@@ -166,7 +167,7 @@ def train_all(data_dir: str | Path, feat_dir: str | Path, lang_dir: str | Path, 
     texts = {u: w for u, w in texts.items() if u in feats}
     log.info("train: %d utterances, %d frames, dim %d (loaded in %.1fs)", len(feats),
              sum(m.shape[0] for m in feats.values()), next(iter(feats.values())).shape[1], time.time() - t0)
-    summary: dict = {}
+    summary: dict = {"unk_utts": len(warn_oov(load_lang(lang_dir), texts, f"train {data_dir}"))}
     t = time.time()
     if not (exp / "mono" / ".done").is_file():
         summary["mono"] = train_mono(lang_dir, feats, texts, exp / "mono", cfg)
