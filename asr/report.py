@@ -124,7 +124,7 @@ def default_setting_wer(wer: dict, acoustic_scale: float) -> float:
 def format_hparams(row: dict) -> str:
     """`tag: alpha 2, beta 3, bl_stages 3, merge add, branches 2x2x2, widths 32x32x32x32`."""
     hp = row.get("hparams") or {}
-    fmt = lambda v: "x".join(map(str, v)) if isinstance(v, list) else str(v)  # noqa: E731
+    fmt = lambda v: ("x".join(map(str, v)) or "-") if isinstance(v, list) else str(v)  # noqa: E731
     keys = ("alpha", "beta", "bl_stages", "merge", "branches", "widths")
     return f"{row.get('tag', row['model'])}: " + ", ".join(f"{k} {fmt(hp[k])}" for k in keys if k in hp)
 
