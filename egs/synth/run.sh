@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Embedded synthetic telephone corpus: from nothing to a WER report on a laptop CPU.
 #   ./run.sh [--stage N] [--stop-stage M] [--nj J] [--force true] [--conf-dir conf]
-#            [--data data] [--exp exp] [--corpus corpus] [--am-tags "resnet22 ..."]
-#            [--test-set test] [--tune-set dev]
+#            [--data data] [--exp exp] [--corpus corpus] [--am-tags "resnet22 ..." | all]
+#            [--test-sets "test test_heldout"] [--tune-set dev]
 # Every stage reads its options from $conf_dir/<stage>.yaml (conf/tiny/ is the smoke-test size)
 # and writes under $data, $exp (Kaldi layout) and $corpus (synthesised audio).
 # Stages: 0 corpus + data prep, 1 features, 2 lang + GMM alignments + tree, 3 acoustic-model
@@ -21,15 +21,19 @@ data=data
 exp=exp
 corpus=corpus
 am_tags="resnet22 bl_resnet22_a2_b3"  # models of stages 3, 5-7 (tags of $conf_dir/train.yaml; "all": Table 3), baseline first
-test_set=test   # the set the report's WER is measured on
-tune_set=dev    # the set whose best LM weight/penalty is applied to $test_set ("" for none)
+test_sets="test test_heldout"  # decoded and reported; the first is the report's `wer`
+tune_set=dev    # the set whose best LM weight/penalty is applied to the test sets ("" for none)
 . ../../local/parse_options.sh
-am_tags=$(python -m asr.train tags "$am_tags")  # "all": the seven Table-3 speech models
+am_tags=$(python -m asr.train tags "$am_tags")  # "all": the seven Table-3 speech models, baseline first
+sets="train train_sp dev test test_heldout"   # Kaldi data dirs of stage 0
 
-# ---- stage 0: corpus synthesis and data preparation (issue 3) ----
-# eSpeak NG speech through a telephone channel into $corpus (options: $conf_dir/corpus.yaml),
-# lhotse manifests in $data/manifests, dict dir $data/local/dict, Kaldi data dirs
-# $data/{train,dev,test} (speaker-disjoint), all validated.
+# ---- stage 0: corpus synthesis and data preparation (issues 3, 12) ----
+# eSpeak NG + flite speech (train/dev/test, disjoint voices) and Festival speech (test_heldout:
+# an engine no other set uses) through a telephone channel (room, noise, band, mu-law/GSM) into
+# $corpus (options: $conf_dir/corpus.yaml); train_sp = train speed-perturbed 0.9/1.0/1.1
+# (lhotse). lhotse manifests in $data/manifests, dict dir $data/local/dict, Kaldi data dirs
+# $data/{train,train_sp,dev,test,test_heldout} (speaker-disjoint), all validated; LM training
+# text (train transcripts + extra grammar sentences) in $data/local/lm/text.
 if run_stage 0; then
   stage_begin 0 "corpus synthesis and data preparation"
   if ! is_done "$data/.done_synth"; then
@@ -41,8 +45,10 @@ if run_stage 0; then
     python -m asr.corpus.lexicon --word-list "$corpus/vocab.txt" --out "$data/local/dict"
     python -m asr.corpus.datadir write --manifests "$data/manifests" --prefix synth \
       --lexicon "$data/local/dict/lexicon.txt" \
-      --set train dev test --out "$data/train" "$data/dev" "$data/test"
-    python -m asr.corpus.datadir validate "$data/train" "$data/dev" "$data/test"
+      --set $sets --out $(for s in $sets; do echo "$data/$s"; done)
+    python -m asr.corpus.datadir validate $(for s in $sets; do echo "$data/$s"; done)
+    mkdir -p "$data/local/lm"
+    cat "$data/train/text" "$corpus/lm_text.txt" > "$data/local/lm/text"
     mark_done "$data/.done_prep"
   fi
   stage_end 0 "corpus synthesis and data preparation"
@@ -50,15 +56,17 @@ fi
 # ---- end stage 0 ----
 
 # ---- stage 1: features (issue 3) ----
-# MFCC+deltas (GMMs) and logmel+deltas (acoustic models) into $data/<set>_{mfcc,logmel} with
-# per-speaker CMVN stats; options: $conf_dir/features.yaml over ../../conf/{mfcc,logmel}.yaml.
+# MFCC+deltas (GMMs: train, train_sp, dev, test) and logmel+deltas (acoustic models: train_sp,
+# dev, test, test_heldout) into $data/<set>_{mfcc,logmel} with per-speaker CMVN stats; options:
+# $conf_dir/features.yaml over ../../conf/{mfcc,logmel}.yaml.
 if run_stage 1; then
   stage_begin 1 "features"
   for kind in mfcc logmel; do
+    if [ $kind = mfcc ]; then fsets="train train_sp dev test"; else fsets="train_sp dev ${test_sets}"; fi
     if ! is_done "$data/.done_feats_$kind"; then
       python -m asr.features compute --kind $kind --config "$conf_dir/features.yaml" --nj "$nj" \
-        --data "$data/train" "$data/dev" "$data/test" \
-        --out "$data/train_$kind" "$data/dev_$kind" "$data/test_$kind"
+        --data $(for s in $fsets; do echo "$data/$s"; done) \
+        --out $(for s in $fsets; do echo "$data/${s}_$kind"; done)
       mark_done "$data/.done_feats_$kind"
     fi
   done
@@ -68,7 +76,9 @@ fi
 
 # ---- stage 2: lang, monophone/triphone GMMs, tree, alignments (issue 4) ----
 # lang dir from the dict dir; mono -> tri1 -> tri2 on MFCC+deltas (conf/gmm.yaml); the final
-# alignments (train + dev) land in $exp/<last round>_ali (tri2_ali). Resumes per model and per iteration.
+# alignments (train + dev) land in $exp/<last round>_ali (tri2_ali); the final model then aligns the
+# speed-perturbed train_sp into $exp/<last round>_ali_sp (Kaldi's align_si.sh on data/train_sp).
+# Resumes per model and per iteration.
 if run_stage 2; then
   stage_begin 2 "lang + GMM alignments"
   if ! is_done "$data/lang/.done"; then
@@ -84,13 +94,19 @@ if run_stage 2; then
       --data "$data/train" --feats "$data/train_mfcc" --dev-feats "$data/dev_mfcc" --exp "$exp" $f
     mark_done "$ali_dir/.done"
   fi
+  if ! is_done "${ali_dir}_sp/.done"; then
+    log "stage 2: aligning $data/train_sp with $ali_dir -> ${ali_dir}_sp"
+    python -m asr.gmm align --config "$conf_dir/gmm.yaml" --model-dir "$ali_dir" --lang "$data/lang" \
+      --data "$data/train_sp" --feats "$data/train_sp_mfcc" --out "${ali_dir}_sp"
+    mark_done "${ali_dir}_sp/.done"
+  fi
   stage_end 2 "lang + GMM alignments"
 fi
 # ---- end stage 2 ----
 
 # ---- stage 3: acoustic-model training (issue 5) ----
-# ResNet-22 and bL-ResNet-22 (a2_b3) of the same width on the tri2 pdf alignments; dev alignments
-# are the CV set. Re-running after a kill resumes each model from its last checkpoint.
+# ResNet-22 and bL-ResNet-22 (a2_b3) of the same width on the speed-perturbed train_sp and its
+# tri2 pdf alignments; dev alignments are the CV set. Re-running after a kill resumes each model from its last checkpoint.
 if run_stage 3; then
   stage_begin 3 "acoustic-model training"
   for tag in $am_tags; do
@@ -100,9 +116,10 @@ if run_stage 3; then
     fi
     resume=--resume; [ "$force" = true ] && resume=
     log "stage 3: training $tag -> $dir"
+    ali_dir=$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp")
     python -m asr.train --config "$conf_dir/train.yaml" --tag "$tag" --dir "$dir" $resume \
-      --feat_dir "$data/train_logmel" --dev_feat_dir "$data/dev_logmel" \
-      --ali_dir "$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp")"
+      --feat_dir "$data/train_sp_logmel" --ali_dir "$ali_dir" --ali_scp "${ali_dir}_sp/pdf_ali.scp" \
+      --dev_feat_dir "$data/dev_logmel"
     mark_done "$dir/.done"
   done
   stage_end 3 "acoustic-model training"
@@ -110,7 +127,7 @@ fi
 # ---- end stage 3 ----
 
 # ---- stage 4: language model and HCLG (issue 4) ----
-# Kneser-Ney LM on the training transcripts (kaldingram, conf/graph.yaml), G.fst in
+# Kneser-Ney LM on $data/local/lm/text (train transcripts + grammar text; kaldingram, conf/graph.yaml), G.fst in
 # $data/lang_test, HCLG.fst per GMM model in $exp/<model>/graph (the DNN decoder uses
 # $exp/tri2/graph), and a GMM decode of the test set as a check of the alignments.
 if run_stage 4; then
@@ -119,7 +136,7 @@ if run_stage 4; then
   if ! is_done "$gmm_dir/graph/.done"; then
     f=; [ "$force" = true ] && f=--force
     python -m asr.graph build --config "$conf_dir/graph.yaml" --lang "$data/lang" \
-      --lang-test "$data/lang_test" --exp "$exp" --text "$data/train/text" $f
+      --lang-test "$data/lang_test" --exp "$exp" --text "$data/local/lm/text" $f
     python -m asr.gmm decode-check --config "$conf_dir/graph.yaml" --exp "$exp" \
       --test-feats "$data/test_mfcc" --dev-feats "$data/dev_mfcc" $f
     mark_done "$gmm_dir/graph/.done"
@@ -129,13 +146,13 @@ fi
 # ---- end stage 4 ----
 
 # ---- stage 5: decoding (issue 6) ----
-# Each model of stage 3 decodes $data/{$tune_set,$test_set}_logmel through $exp/tri2/graph/HCLG.fst
+# Each model of stage 3 decodes $data/{$tune_set,$test_sets}_logmel through $exp/tri2/graph/HCLG.fst
 # (options: $conf_dir/decode.yaml, `decode:`): $exp/am_<tag>/decode_<set>/{hyp.txt,
 # hyp_lmwt*_wip*.txt (LM-weight x insertion-penalty sweep), ali.ark, decode.json (real-time factor)}.
 if run_stage 5; then
   stage_begin 5 "decoding"
   for tag in $am_tags; do
-    for set in $tune_set $test_set; do
+    for set in $tune_set $test_sets; do
       dir=$exp/am_$tag/decode_$set
       if is_done "$dir/.done"; then
         log "stage 5: $dir already decoded (--force true redoes it)"; continue
@@ -157,7 +174,7 @@ fi
 if run_stage 6; then
   stage_begin 6 "scoring and report"
   for tag in $am_tags; do
-    for set in $tune_set $test_set; do
+    for set in $tune_set $test_sets; do
       dir=$exp/am_$tag/decode_$set
       if is_done "$dir/.done_score"; then
         log "stage 6: $dir already scored (--force true redoes it)"; continue
@@ -176,12 +193,14 @@ fi
 # ---- end stage 6 ----
 
 # ---- stage 7: Table-3-style comparison (issue 7) ----
-# FLOPs/frame (and ratio), params, CV frame accuracy, test WER (at the LM weight and penalty
-# tuned on $tune_set), decode RTF and training frames/s of every model: printed, and written to
-# $exp/report.{json,md,png}.
+# FLOPs/frame (and ratio), params, CV frame accuracy, WER on each of $test_sets (at the LM weight
+# and penalty tuned on $tune_set) with 95% bootstrap intervals, the paired difference of each
+# model to the baseline (interval, p-value), test-set OOV rate and LM perplexity, decode RTF and
+# training frames/s of every model: printed, and written to $exp/report.{json,md,png}.
 if run_stage 7; then
   log "stage 7: comparison report -> $exp/report.json"
   python -m asr.report --exp "$exp" --models $(for t in $am_tags; do echo "am_$t"; done) \
-    --test-set "$test_set" --tune-set "$tune_set"
+    --test-sets $test_sets --tune-set "$tune_set" --lm "$data/lang_test/lm.arpa" \
+    --words-txt "$exp/tri2/graph/words.txt" --data "$data"
 fi
 # ---- end stage 7 ----
