@@ -25,10 +25,12 @@ def test_tiny_recipe_end_to_end(tmp_path):
     data, exp = tmp_path / "data", tmp_path / "exp"
 
     # Every stage left its files.
-    for set_name in ("train", "dev", "test"):
+    for set_name in ("train", "train_sp", "dev", "test", "test_heldout"):
         for f in ("wav.scp", "segments", "text", "utt2spk", "spk2utt"):
             assert (data / set_name / f).stat().st_size > 0, f"{set_name}/{f}"
-        for kind in ("mfcc", "logmel"):
+    for kind, sets in (("mfcc", ("train", "train_sp", "dev", "test")),
+                       ("logmel", ("train_sp", "dev", "test", "test_heldout"))):
+        for set_name in sets:
             assert (data / f"{set_name}_{kind}" / "feats.scp").stat().st_size > 0
             assert (data / f"{set_name}_{kind}" / "cmvn.scp").stat().st_size > 0
     assert (data / "local" / "dict" / "lexicon.txt").exists()
@@ -95,7 +97,7 @@ def test_tiny_recipe_end_to_end(tmp_path):
         "data/.done_synth", "data/.done_prep", "data/.done_feats_mfcc", "data/.done_feats_logmel",
         "data/lang/.done", "exp/tri2_ali/.done", "exp/tri2/graph/.done", "exp/am_resnet22/.done",
         "exp/am_resnet22/decode_test/.done", "exp/am_resnet22/decode_test/.done_score"}
-    outputs = markers + [data / "train_mfcc" / "feats.scp", data / "lang" / "L.fst", exp / "tri2_ali" / "pdf_ali.scp",
+    outputs = markers + [data / "train_sp_logmel" / "feats.scp", data / "lang" / "L.fst", exp / "tri2_ali" / "pdf_ali.scp",
                          exp / "tri2" / "graph" / "HCLG.fst", exp / "tri2" / "decode_test" / "wer.json"]
     for tag in tags:
         outputs += [exp / f"am_{tag}" / "final.pt", exp / f"am_{tag}" / "decode_test" / "hyp.txt",
