@@ -119,8 +119,8 @@ def load_utt_set(feat_dir: str | Path, alis: dict[str, np.ndarray], num_pdfs: in
     utts: restrict to these ids (default: every utterance of `feat_dir`).
     storage: "memory" or "memmap" (then `cache_path` is the `.npy` file; an existing cache
     with the same utterances, frame count and feats.scp modification time is reused).
-    Raises ValueError on a length mismatch (unless `on_mismatch="skip"`) or a pdf id out of
-    range, naming the utterance.
+    Raises ValueError on a length mismatch (unless `on_mismatch="skip"`), a pdf id out of
+    range, or NaN/inf feature values, naming the utterance.
     """
     from asr.features import FeatureReader
 
@@ -195,12 +195,33 @@ def load_utt_set(feat_dir: str | Path, alis: dict[str, np.ndarray], num_pdfs: in
     return UttSet(keep, feats, targets, offsets, reader.dim // channels)
 
 
+def _raise_non_finite(reader, utt: str, feat_dir) -> None:
+    """ValueError naming the utterance whose raw features hold NaN/inf: `utt` itself, or (when
+    only its CMVN-normalised features are non-finite) the utterances of its speaker that poisoned
+    the speaker's stats."""
+    def bad_frames(u: str) -> int:
+        return int((~np.isfinite(reader.raw(u))).any(axis=1).sum())
+
+    n = bad_frames(utt)
+    if n:
+        raise ValueError(f"{feat_dir}: utterance '{utt}': {n} of {reader.num_frames(utt)} feature frames hold "
+                         f"NaN/inf (feats.scp); re-extract or remove it before training")
+    spk = getattr(reader, "_utt2spk", {}).get(utt)
+    same = [u for u in reader.utt_ids if getattr(reader, "_utt2spk", {}).get(u) == spk]
+    culprits = [u for u in same if bad_frames(u)]
+    raise ValueError(f"{feat_dir}: utterance '{utt}': non-finite after CMVN: speaker '{spk}' stats in cmvn.scp "
+                     f"are not finite" + (f"; its utterance(s) with NaN/inf features: {', '.join(culprits[:10])}"
+                                          if culprits else "") + "; re-extract or remove them before training")
+
+
 def _fill(reader, utts, offsets, out, feat_dir) -> None:
     from tqdm import tqdm
 
     for i, utt in enumerate(tqdm(utts, desc=f"load {Path(feat_dir).name}", leave=False,
                                  mininterval=2.0)):
         mat = reader[utt]
+        if not np.isfinite(mat).all():
+            _raise_non_finite(reader, utt, feat_dir)
         out[offsets[i]:offsets[i + 1]] = mat
 
 

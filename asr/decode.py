@@ -483,7 +483,7 @@ def main(argv: list[str] | None = None) -> None:
     from asr.score import parse_with_config
 
     a = parse_with_config(p, argv, "decode")
-    setup_logging()
+    setup_logging(log_file=Path(a.dir) / "log" / "decode.log")
     cfg = DecodeConfig(a.model_dir, a.graph_dir, a.feats, a.acoustic_scale,
                        SearchOptions(a.beam, a.max_active, a.min_active, a.lattice_beam), a.chunk_frames,
                        a.batch_chunks, a.prior_floor, list(a.lm_weights), list(a.word_ins_penalties), not a.no_cmvn,

@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dir", required=True, help="decode dir (decode.json, scoring/wer.json)")
     p.add_argument("--scoring", default="scoring", help="scoring subdir name")
     a = p.parse_args(argv)
-    setup_logging()
+    setup_logging(log_file=Path(a.dir) / "log" / "decode_report.log")
     print(build(a.dir, a.scoring))
 
 

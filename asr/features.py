@@ -32,7 +32,7 @@ import os
 import shutil
 import time
 import zlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -81,20 +81,16 @@ class FeatureConfig:
              **overrides) -> "FeatureConfig":
         """Defaults from `conf/<kind>.yaml` (repo root), then the `<kind>:` section of a recipe's
         features.yaml, then keyword overrides (None values ignored)."""
-        values: dict = {}
+        from asr.config import from_dict, read_yaml
+
         base = REPO_ROOT / "conf" / f"{kind}.yaml"
-        if base.exists():
-            values.update(yaml.safe_load(base.read_text()) or {})
+        values: dict = read_yaml(base) if base.exists() else {}
+        where = str(base)
         if recipe_config:
-            raw = yaml.safe_load(Path(recipe_config).read_text()) or {}
-            values.update(raw.get(kind) or {})
+            values.update(read_yaml(recipe_config).get(kind) or {})
+            where = f"{recipe_config} ({kind}:) over {base}"
         values.update({k: v for k, v in overrides.items() if v is not None})
-        values["kind"] = kind
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown feature options {sorted(unknown)} (known: {sorted(known)})")
-        cfg = cls(**values)
+        cfg = from_dict(cls, {**values, "kind": kind}, where)
         if cfg.kind not in ("logmel", "mfcc"):
             raise ValueError(f"feature kind must be logmel or mfcc, not {cfg.kind!r}")
         if cfg.cmvn not in ("speaker", "global"):
@@ -630,7 +626,7 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--no-pipes", action="store_true",
                    help="refuse wav.scp entries that are shell commands (allow_pipes: false)")
     args = p.parse_args(argv)
-    setup_logging()
+    setup_logging(log_file=Path(args.out[0]).parent / "log" / f"features_{args.kind}.log")
     if len(args.data) != len(args.out):
         p.error("give one --out per --data")
     try:

@@ -24,12 +24,14 @@ import logging
 import resource
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import kaldi_hmm_gmm as khg  # import the kaldi modules before kaldilm (see the notes)
 import kaldifst
 
+from asr.config import load_config
+from asr.hmm_io import load_model, read_tree
 from asr.lang import read_symbol_table
 from asr.utils import atomic_path, atomic_write_text, read_kaldi_map, setup_logging
 
@@ -106,8 +108,6 @@ def _remove_ilabels(fst: kaldifst.StdVectorFst, labels: list[int], max_label: in
 def make_hclg(lang_dir: str | Path, model_dir: str | Path, out_dir: str | Path,
               self_loop_scale: float = 0.1, transition_scale: float = 1.0) -> dict:
     """HCLG.fst for the model in `model_dir` (`final.mdl`, `tree`) and `lang_dir/G.fst`."""
-    from asr.gmm import load_model, read_tree
-
     lang_dir, model_dir, out_dir = Path(lang_dir), Path(model_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tm, _ = load_model(model_dir / "final.mdl")
@@ -210,8 +210,6 @@ class Graph:
 
 def load_graph(graph_dir: str | Path) -> Graph:
     """Read `HCLG.fst`, `words.txt` and `final.mdl` from a graph dir written by `make_hclg`."""
-    from asr.gmm import load_model
-
     graph_dir = Path(graph_dir)
     for name in ("HCLG.fst", "words.txt", "final.mdl"):
         if not (graph_dir / name).is_file():
@@ -223,29 +221,39 @@ def load_graph(graph_dir: str | Path) -> Graph:
     return Graph(hclg, words, tm, list(tm.transition_id_to_pdf_array()), tm.num_pdfs)
 
 
-def build_all(config: str | Path, lang_dir: str | Path, lang_test: str | Path, exp: str | Path,
-              text: str | Path | None = None, test_feats: str | Path | None = None,
-              force: bool = False, dev_feats: str | Path | None = None) -> dict:
-    """Stage 4 in one call: LM (from `text`, or the config's `arpa`), G.fst, then HCLG for each
-    model in `gmm_models` (`exp/<model>/graph`), and optionally a GMM decode of `test_feats`
-    (`exp/<model>/decode_test/wer.json`) with the acoustic scale (from `acoustic_scales`) that
-    is best on `dev_feats`. Finished outputs are skipped unless `force`."""
-    import yaml
+@dataclass
+class GraphConfig:
+    """graph.yaml: the LM (`lm_order`, or the user's `arpa`), HCLG per GMM model, and the GMM
+    decode check that `asr.gmm decode-check` runs (`gmm_decode`, `acoustic_scales`)."""
 
-    cfg = yaml.safe_load(Path(config).read_text()) or {}
-    known = {"lm_order", "arpa", "self_loop_scale", "gmm_decode", "gmm_models", "acoustic_scales"}
-    if set(cfg) - known:
-        raise ValueError(f"{config}: unknown graph options {sorted(set(cfg) - known)}")
+    lm_order: int = 3
+    arpa: str = ""
+    self_loop_scale: float = 0.1
+    gmm_models: list[str] = field(default_factory=lambda: ["tri2"])
+    gmm_decode: bool = False
+    acoustic_scales: list[float] = field(default_factory=lambda: [0.1])
+
+    @classmethod
+    def from_yaml(cls, path: str | Path | None) -> "GraphConfig":
+        return load_config(cls, path)
+
+
+def build_all(config: str | Path, lang_dir: str | Path, lang_test: str | Path, exp: str | Path,
+              text: str | Path | None = None, force: bool = False) -> dict:
+    """Stage 4 in one call: LM (from `text`, or the config's `arpa`), G.fst, then HCLG for each
+    model in `gmm_models` (`exp/<model>/graph`). Finished outputs are skipped unless `force`.
+    (The GMM decode check is `asr.gmm.decode.decode_check`, run by the recipe after this.)"""
+    cfg = GraphConfig.from_yaml(config)
     lang_dir, lang_test, exp = Path(lang_dir), Path(lang_test), Path(exp)
     out: dict = {}
-    arpa = cfg.get("arpa") or ""
+    arpa = cfg.arpa
     if not arpa:
         if text is None:
             raise ValueError(f"{config}: no `arpa` given and no --text to train an LM from")
         arpa = lang_test / "lm.arpa"
         if force or not arpa.is_file():
             t0 = time.time()
-            train_lm(text, arpa, int(cfg.get("lm_order", 3)), set(read_symbol_table(lang_dir / "words.txt")))
+            train_lm(text, arpa, int(cfg.lm_order), set(read_symbol_table(lang_dir / "words.txt")))
             out["lm_s"] = round(time.time() - t0, 2)
     elif not Path(arpa).is_file():
         raise FileNotFoundError(f"{config}: arpa file {arpa} does not exist")
@@ -253,23 +261,10 @@ def build_all(config: str | Path, lang_dir: str | Path, lang_test: str | Path, e
         t0 = time.time()
         make_g(lang_dir, arpa, lang_test)
         out["G_s"] = round(time.time() - t0, 2)
-    for model in cfg.get("gmm_models", ["tri2"]):
+    for model in cfg.gmm_models:
         gdir = exp / model / "graph"
         if force or not (gdir / "HCLG.fst").is_file():
-            out[model] = make_hclg(lang_test, exp / model, gdir, self_loop_scale=float(cfg.get("self_loop_scale", 0.1)))
-        if cfg.get("gmm_decode") and test_feats is not None:
-            from asr import gmm
-
-            ddir = exp / model / "decode_test"
-            if force or not (ddir / "wer.json").is_file():
-                scales = [float(x) for x in cfg.get("acoustic_scales", [0.1])]
-                best = scales[0]
-                if dev_feats is not None and len(scales) > 1:  # tune the acoustic scale on dev
-                    dev = {a: gmm.decode_and_score(gdir, dev_feats, dev_feats, exp / model / f"decode_dev_as{a:g}",
-                                                   acoustic_scale=a)["wer"] for a in scales}
-                    best = min(scales, key=lambda a: (dev[a], -a))
-                    out[f"{model}_dev_wer"] = dev
-                out[f"{model}_test"] = gmm.decode_and_score(gdir, test_feats, test_feats, ddir, acoustic_scale=best)
+            out[model] = make_hclg(lang_test, exp / model, gdir, self_loop_scale=float(cfg.self_loop_scale))
     return out
 
 
@@ -291,16 +286,16 @@ def main(argv: list[str] | None = None) -> None:
     a.add_argument("--model-dir", required=True, help="dir with final.mdl and tree")
     a.add_argument("--out", required=True, help="graph dir")
     a.add_argument("--self-loop-scale", type=float, default=0.1)
-    a = sub.add_parser("build", help="stage 4: LM, G.fst, HCLG per GMM model, optional GMM decode")
-    a.add_argument("--config", required=True, help="graph.yaml (lm_order | arpa, gmm_models, gmm_decode)")
+    a = sub.add_parser("build", help="stage 4: LM, G.fst, HCLG per GMM model")
+    a.add_argument("--config", required=True, help="graph.yaml (lm_order | arpa, gmm_models)")
     a.add_argument("--lang", required=True, help="lang dir (data/lang)")
     a.add_argument("--lang-test", required=True, help="output lang dir with G.fst (data/lang_test)")
     a.add_argument("--exp", required=True, help="experiment dir with the GMM model dirs")
     a.add_argument("--text", help="training transcripts for the LM (Kaldi text)")
-    a.add_argument("--test-feats", help="test feature dir (with text) for the GMM decode")
-    a.add_argument("--dev-feats", help="dev feature dir (with text) to pick the GMM decode's acoustic scale")
     a.add_argument("--force", action="store_true")
     args = p.parse_args(argv)
+    log_dir = args.exp if args.cmd == "build" else Path(args.out).parent if args.cmd == "lm" else args.out
+    setup_logging(log_file=Path(log_dir) / "log" / f"graph_{args.cmd}.log")
     if args.cmd == "lm":
         words = set(read_symbol_table(args.words)) if args.words else None
         train_lm(args.text, args.out, args.order, words, args.oov)
@@ -309,11 +304,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.cmd == "hclg":
         make_hclg(args.lang, args.model_dir, args.out, self_loop_scale=args.self_loop_scale)
     else:
-        res = build_all(args.config, args.lang, args.lang_test, args.exp, args.text, args.test_feats, args.force,
-                        args.dev_feats)
+        res = build_all(args.config, args.lang, args.lang_test, args.exp, args.text, args.force)
         log.info("stage summary: %s", json.dumps(res))
 
 
 if __name__ == "__main__":
-    setup_logging()
     main()

@@ -283,9 +283,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--oov", default="<unk>", help="OOV word (must be in the lexicon)")
     p.add_argument("--sil-prob", type=float, default=0.5, help="optional-silence probability between words")
     args = p.parse_args(argv)
+    setup_logging(log_file=Path(args.lang_dir) / "log" / "prepare_lang.log")
     prepare_lang(args.dict_dir, args.lang_dir, oov=args.oov, sil_prob=args.sil_prob)
 
 
 if __name__ == "__main__":
-    setup_logging()
     main()

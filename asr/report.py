@@ -90,6 +90,8 @@ def model_row(model_dir: Path, test_set: str, tune_set: str | None = None) -> di
         "best_setting": wer.get("best_setting"),
         "rtf": float(decode["rtf"]),
         "train_frames_per_s": float(summary["train_frames_per_s"]),
+        "tag": summary.get("tag", ckpt["model_name"]),   # asr.train: name plus changed kwargs
+        "hparams": summary.get("hparams", {}),            # resolved alpha, beta, bl_stages, ...
     }
     if tune_set:
         row.update(tuned_wer(wer, _load_json(model_dir / f"decode_{tune_set}" / "wer.json"),
@@ -127,20 +129,29 @@ def default_setting_wer(wer: dict, acoustic_scale: float) -> float:
     raise ValueError(f"no scored setting at LM weight {lm_weight:g} and penalty 0 among {sorted(settings)}")
 
 
+def format_hparams(row: dict) -> str:
+    """`tag: alpha 2, beta 3, bl_stages 3, merge add, branches 2x2x2, widths 32x32x32x32`."""
+    hp = row.get("hparams") or {}
+    fmt = lambda v: ("x".join(map(str, v)) or "-") if isinstance(v, list) else str(v)  # noqa: E731
+    keys = ("alpha", "beta", "bl_stages", "merge", "branches", "widths")
+    return f"{row.get('tag', row['model'])}: " + ", ".join(f"{k} {fmt(hp[k])}" for k in keys if k in hp)
+
+
 def format_table(rows: list[dict]) -> str:
     """Markdown table; FLOPs ratio relative to the first row (the baseline)."""
     base = rows[0]["flops_per_frame"] if rows else 1
     tuned = bool(rows) and all("wer_tuned" in r for r in rows)
     cols = ["model", "MFLOPs/frame", "ratio", "params (M)", "CV frame acc (%)"]
     cols += ["test WER (%), tuned", "tuned setting"] if tuned else []
-    cols += ["test WER (%), default setting", "test WER (%), best on test", "decode RTF (1 core)", "train frames/s"]
+    cols += ["test WER (%), default setting", "test WER (%), best on test", "decode RTF (1 core)", "train frames/s",
+             "hyper-parameters"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         cells = [r["model"], f"{r['flops_per_frame'] / 1e6:.2f}", f"{r['flops_per_frame'] / base:.2f}",
                  f"{r['params'] / 1e6:.3f}", f"{100 * r['cv_frame_acc']:.2f}"]
         cells += [f"{r['wer_tuned']:.2f}", r["tuned_setting"]] if tuned else []
         cells += [f"{r['wer_default_setting']:.2f}", f"{r['wer_best_sweep']:.2f}", f"{r['rtf']:.3f}",
-                  f"{r['train_frames_per_s']:.0f}"]
+                  f"{r['train_frames_per_s']:.0f}", format_hparams(r)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -812,7 +812,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--oov", choices=["warn", "error"], default="warn", help="reference OOV handling with --words-txt")
     p.add_argument("--require-all", action="store_true", help="a reference utterance without hypothesis is an error")
     a = parse_with_config(p, argv, "score")
-    setup_logging()
+    setup_logging(log_file=Path(a.dir) / "log" / "score.log")
     s = score_files(a.ref, a.hyp, a.dir, a.glm, a.utt2spk, a.segments, a.reco2file_and_channel, a.subsets,
                     a.words_txt, a.oov, a.require_all)
     print((a.dir / "best_wer").read_text(), end="")

@@ -13,9 +13,18 @@ from typing import Iterator
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
 
 
-def setup_logging(level: int = logging.INFO) -> None:
-    """One log format for every `python -m asr.*` entry point."""
-    logging.basicConfig(level=level, format=LOG_FORMAT, datefmt="%Y-%m-%d %H:%M:%S", force=True)
+def setup_logging(level: int = logging.INFO, log_file: str | os.PathLike | None = None) -> None:
+    """One log format for every `python -m asr.*` entry point: stderr, and with `log_file`
+    (Kaldi's `<dir>/log/<step>.log`) also that file, appended to (its dir is created)."""
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if log_file is not None:
+        log_file = Path(log_file)
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    logging.basicConfig(level=level, format=LOG_FORMAT, datefmt="%Y-%m-%d %H:%M:%S", force=True,
+                        handlers=handlers)
+    if log_file is not None:
+        logging.getLogger(__name__).info("logging to %s", log_file)
 
 
 @contextlib.contextmanager

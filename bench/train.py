@@ -30,18 +30,25 @@ from asr.flops import count  # noqa: E402
 from asr.models import create_model  # noqa: E402
 
 
-def recipe_model(config: Path) -> tuple[str, dict, int, int]:
-    """(model name, model kwargs, chunk frames, batch size) of a training config."""
-    cfg = yaml.safe_load(config.read_text())
+def recipe_model(config: str) -> tuple[str, dict, int, int]:
+    """(model name, model kwargs, chunk frames, batch size) of a training config `path[:tag]`."""
+    from asr.config import apply_overrides
+    from asr.train_config import tag_overrides
+
+    path, _, tag = str(config).partition(":")
+    cfg = yaml.safe_load(Path(path).read_text())
+    if tag:
+        cfg = apply_overrides(cfg, tag_overrides(cfg, tag, path), known=set(cfg) | {"model", "model_kwargs"})
     return cfg["model"], dict(cfg.get("model_kwargs") or {}), int(cfg["chunk_frames"]), int(cfg["batch_size"])
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--configs", nargs="+", type=Path,
-                   default=[ROOT / "egs/synth/conf/train_resnet22.yaml",
-                            ROOT / "egs/synth/conf/train_bl_resnet22_a2_b3.yaml"],
-                   help="training configs, baseline first (model, model_kwargs, chunk_frames, batch_size)")
+    p.add_argument("--configs", nargs="+",
+                   default=[f"{ROOT / 'egs/synth/conf/train.yaml'}:resnet22",
+                            f"{ROOT / 'egs/synth/conf/train.yaml'}:bl_resnet22_a2_b3"],
+                   help="training configs as path[:tag], baseline first (model, model_kwargs, chunk_frames, "
+                        "batch_size)")
     p.add_argument("--num-classes", type=int, default=1000, help="output states (the recipe's tree size)")
     p.add_argument("--in-bins", type=int, default=40)
     p.add_argument("--full", action="store_true", help="the models' default size (width 128, 64 bins, "

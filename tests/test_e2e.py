@@ -25,10 +25,12 @@ def test_tiny_recipe_end_to_end(tmp_path):
     data, exp = tmp_path / "data", tmp_path / "exp"
 
     # Every stage left its files.
-    for set_name in ("train", "dev", "test"):
+    for set_name in ("train", "train_sp", "dev", "test", "test_heldout"):
         for f in ("wav.scp", "segments", "text", "utt2spk", "spk2utt"):
             assert (data / set_name / f).stat().st_size > 0, f"{set_name}/{f}"
-        for kind in ("mfcc", "logmel"):
+    for kind, sets in (("mfcc", ("train", "train_sp", "dev", "test")),
+                       ("logmel", ("train_sp", "dev", "test", "test_heldout"))):
+        for set_name in sets:
             assert (data / f"{set_name}_{kind}" / "feats.scp").stat().st_size > 0
             assert (data / f"{set_name}_{kind}" / "cmvn.scp").stat().st_size > 0
     assert (data / "local" / "dict" / "lexicon.txt").exists()
@@ -56,15 +58,56 @@ def test_tiny_recipe_end_to_end(tmp_path):
     for m in report["models"]:
         for key in ("flops_per_frame", "params", "cv_frame_acc", "wer", "rtf", "train_frames_per_s"):
             assert isinstance(m[key], (int, float)), key
-        assert 0.0 <= m["cv_frame_acc"] <= 1.0 and m["wer"] >= 0.0 and m["rtf"] > 0
+        assert 0.0 <= m["cv_frame_acc"] <= 1.0 and m["rtf"] > 0
         dev = json.loads((exp / f"am_{m['model']}" / "decode_dev" / "wer.json").read_text())
+        test = json.loads((exp / f"am_{m['model']}" / "decode_test" / "wer.json").read_text())
         assert m["tuned_setting"] == dev["best_setting"] and m["wer"] == m["wer_tuned"]
+        # the report's WER is the scored WER: the test set's score at the setting tuned on dev,
+        # and that score is errors / reference words of the scoring files
+        scored = test["settings"][m["tuned_setting"]]
+        assert m["wer"] == scored["wer"]
+        assert scored["wer"] == round(100.0 * scored["err"] / scored["ref_words"], 4) and scored["ref_words"] > 0
+        assert m["wer_best_sweep"] == test["wer"] <= m["wer"]
+        summary = json.loads((exp / f"am_{m['model']}" / "summary.json").read_text())
+        assert m["hparams"] == summary["hparams"] and m["tag"] == summary["tag"] == m["model"]
     base, bl = report["models"]
     assert bl["flops_per_frame"] < base["flops_per_frame"]
+    assert (bl["hparams"]["alpha"], bl["hparams"]["beta"], bl["hparams"]["bl_stages"]) == (2, 3, 3)
+    assert "bl_resnet22_a2_b3: alpha 2, beta 3, bl_stages 3" in (exp / "report.md").read_text()
     assert (exp / "report.png").stat().st_size > 0
     assert "bl_resnet22_a2_b3" in proc.stdout  # the table is printed
 
-    # Re-running is idempotent: finished stages are skipped, the report is rebuilt.
+    # The GMM check of stage 4 (asr.gmm decode-check) is scored by asr.score.
+    gmm = json.loads((exp / "tri2" / "decode_test" / "wer.json").read_text())
+    gmm_scored = json.loads((exp / "tri2" / "decode_test" / "scoring" / "wer.json").read_text())
+    assert gmm["wer"] == gmm_scored["wer"] and gmm["words"] == gmm_scored["ref_words"] > 0
+
+    # Logs on disk: every python stage wrote <dir>/log/<step>.log.
+    for log in (data / "lang" / "log" / "prepare_lang.log", exp / "log" / "gmm_train.log",
+                exp / "log" / "graph_build.log", exp / "log" / "gmm_decode_check.log",
+                exp / "am_resnet22" / "log" / "train.log", data / "log" / "features_mfcc.log",
+                exp / "am_resnet22" / "decode_test" / "log" / "decode.log"):
+        assert log.stat().st_size > 0, log
+    assert "done: bl_resnet22_a2_b3" in (exp / "am_bl_resnet22_a2_b3" / "log" / "train.log").read_text()
+
+    # Re-running is idempotent: every finished stage is skipped (its .done marker stays, and
+    # no output is rewritten), only the comparison report is rebuilt.
+    markers = sorted(p for p in list(data.rglob(".done*")) + list(exp.rglob(".done*")))
+    assert {p.relative_to(tmp_path).as_posix() for p in markers} >= {
+        "data/.done_synth", "data/.done_prep", "data/.done_feats_mfcc", "data/.done_feats_logmel",
+        "data/lang/.done", "exp/tri2_ali/.done", "exp/tri2/graph/.done", "exp/am_resnet22/.done",
+        "exp/am_resnet22/decode_test/.done", "exp/am_resnet22/decode_test/.done_score"}
+    outputs = markers + [data / "train_sp_logmel" / "feats.scp", data / "lang" / "L.fst", exp / "tri2_ali" / "pdf_ali.scp",
+                         exp / "tri2" / "graph" / "HCLG.fst", exp / "tri2" / "decode_test" / "wer.json"]
+    for tag in tags:
+        outputs += [exp / f"am_{tag}" / "final.pt", exp / f"am_{tag}" / "decode_test" / "hyp.txt",
+                    exp / f"am_{tag}" / "decode_test" / "scoring" / "wer.json"]
+    before = {p: p.stat().st_mtime_ns for p in outputs}
     again = run_recipe(tmp_path)
     assert again.returncode == 0, again.stderr[-4000:]
-    assert "already trained" in again.stdout + again.stderr
+    changed = [str(p) for p in outputs if p.stat().st_mtime_ns != before[p]]
+    assert not changed, changed
+    for tag in tags:
+        assert f"am_{tag} already trained" in again.stdout
+        assert f"am_{tag}/decode_test already decoded" in again.stdout
+    assert json.loads((exp / "report.json").read_text())["models"] == report["models"]

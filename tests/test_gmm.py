@@ -223,3 +223,46 @@ def test_monophone_training_is_deterministic(toy, tmp_path):
     b = dict(kaldiio.load_scp(str(tmp_path / "b/ali.scp")))
     assert a.keys() == b.keys() and all((a[u] == b[u]).all() for u in a)
     assert (tmp_path / "a/final.mdl").read_bytes() == (tmp_path / "b/final.mdl").read_bytes()
+
+
+def test_alignment_counts_and_names_utterances_mapped_to_unk(toy, tmp_path, caplog):
+    """Issue 17 item 5: words outside the lexicon align as <unk>; the utterances are counted and named."""
+    from asr.gmm import align_dir
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for f in ("feats.scp", "cmvn.scp", "utt2spk"):
+        (data / f).write_text((toy["test"] / f).read_text())
+    text = dict(line.split(maxsplit=1) for line in (toy["test"] / "text").read_text().splitlines())
+    a, b = sorted(text)[:2]
+    text[a] = "zebraword quokkaword"   # only OOV words
+    text[b] = text[b] + " yakword"
+    (data / "text").write_text("".join(f"{u} {t}\n" for u, t in sorted(text.items())))
+    with caplog.at_level("WARNING"):
+        res = align_dir(toy["exp"] / "tri1", toy["lang"], data, data, tmp_path / "ali", toy["cfg"])
+    assert res["unk_utts"] == 2
+    msg = [r.getMessage() for r in caplog.records if "mapped to <unk>" in r.getMessage()]
+    assert len(msg) == 1, caplog.text
+    assert f"2 of {len(text)} utterances" in msg[0]
+    assert f"{a} (zebraword quokkaword)" in msg[0] and f"{b} (yakword)" in msg[0]
+
+
+def test_gmm_config_unknown_keys_and_round_names(tmp_path):
+    from asr.gmm import GmmConfig, final_ali_dir, final_model_dir
+
+    (tmp_path / "bad.yaml").write_text("beam: 10\nbeem: 3\n")
+    with pytest.raises(ValueError, match=r"bad.yaml.*\['beem'\]"):
+        GmmConfig.from_yaml(tmp_path / "bad.yaml")
+    (tmp_path / "badtri.yaml").write_text("tri:\n  - {num_iters: 2, num_leafs: 9}\n")
+    with pytest.raises(ValueError, match=r"tri\[0\].*num_leafs"):
+        GmmConfig.from_yaml(tmp_path / "badtri.yaml")
+    (tmp_path / "three.yaml").write_text("tri:\n  - {num_leaves: 10}\n  - {num_leaves: 20}\n  - {num_leaves: 30}\n")
+    cfg = GmmConfig.from_yaml(tmp_path / "three.yaml")
+    assert cfg.round_names == ["mono", "tri1", "tri2", "tri3"]
+    assert cfg.tri[2].num_leaves == 30 and cfg.tri[2].num_iters == 10   # StageConfig defaults fill in
+    assert final_ali_dir(cfg, "exp") == Path("exp/tri3_ali") and final_model_dir(cfg, "exp") == Path("exp/tri3")
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "asr.gmm", "final-dir", "--config", str(tmp_path / "three.yaml"),
+                          "--exp", "e"], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "e/tri3_ali"

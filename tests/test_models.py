@@ -129,9 +129,16 @@ def test_gradients_reach_every_parameter(name):
 
 
 def test_seed_fixes_weights():
-    a, b = small("bl_resnet22_a4_b1"), small("bl_resnet22_a4_b1")
-    for (n, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items()):
-        assert torch.equal(p, q), n
+    """The caller's seed alone fixes the initial weights: same seed, same weights; another, others."""
+    def build(seed):
+        torch.manual_seed(seed)
+        return create_model("bl_resnet22_a4_b1", **SMALL).state_dict()
+
+    a, b, c = build(0), build(0), build(1)
+    for n in a:
+        assert torch.equal(a[n], b[n]), n
+    convs = [n for n in a if n.endswith("conv.weight") or n.endswith("classifier.weight")]
+    assert convs and all(not torch.equal(a[n], c[n]) for n in convs)
 
 
 @pytest.mark.parametrize("name", ["bl_resnet50", "bl_seresnext50_32x4d", "resnext50_32x4d"])

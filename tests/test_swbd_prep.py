@@ -385,6 +385,6 @@ def test_shorten_sph_needs_sph2pipe(tmp_path, monkeypatch):
     raw = sph.read_bytes()
     head = raw[:1024].replace(b"-s4 ulaw", b"-s26 ulaw,embedded-shorten-v2.00")[:1024]
     sph.write_bytes(head + raw[1024:])  # the header's padding absorbs the longer field
-    monkeypatch.setattr(swbd, "sph2pipe_available", lambda: False)
+    monkeypatch.setattr(swbd.audio, "sph2pipe_available", lambda: False)
     with pytest.raises(ValueError, match="shorten-compressed.*sph2pipe"):
         swbd.prepare(conf, tmp_path / "data")

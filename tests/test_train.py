@@ -110,11 +110,11 @@ def test_stop_mid_epoch_and_resume_gives_same_weights(corpus, tmp_path):
 def test_two_process_ddp_gloo_ranks_agree_and_loss_falls(corpus, tmp_path):
     conf = write_conf(tmp_path, corpus, batch_size=4)
     out = tmp_path / "ddp"
-    env = dict(os.environ, ASR_TRAIN_DUMP_RANKS="1",
+    env = dict(os.environ,
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     torchrun = Path(sys.executable).with_name("torchrun")
     cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "asr.train",
-           "--config", str(conf), "--dir", str(out), "--epochs", "3"]
+           "--config", str(conf), "--dir", str(out), "--epochs", "3", "--dump_rank_states", "true"]
     res = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stderr[-3000:]
     s0 = torch.load(out / "rank0_state.pt", weights_only=True)
@@ -152,3 +152,102 @@ def test_second_training_in_the_same_dir_is_refused(corpus, tmp_path):
                               capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode != 0 and "another training process" in proc.stderr
     assert not (out / "checkpoints" / "last.pt").exists()
+
+
+def _poison(corpus, utt: str, value=np.nan) -> None:
+    """Rewrite the corpus' feats.ark with NaN/inf in two frames of `utt` (cmvn.scp left as is)."""
+    import kaldiio
+
+    feat_dir = corpus["feat_dir"]
+    feats = {u: m.copy() for u, m in corpus["feats"].items()}
+    feats[utt][3:5, 1] = value
+    with kaldiio.WriteHelper(f"ark,scp:{feat_dir}/data/feats.ark,{feat_dir}/feats.scp") as w:
+        for u in sorted(feats):
+            w(u, feats[u])
+
+
+def test_nan_features_stop_training_naming_the_utterance(corpus, tmp_path):
+    """Issue 17 item 9: NaN features used to train to a final.pt full of NaN and exit 0."""
+    victim = sorted(corpus["feats"])[5]
+    _poison(corpus, victim)
+    conf = write_conf(tmp_path, corpus)
+    with pytest.raises(ValueError, match=f"utterance '{victim}': 2 of .* NaN/inf"):
+        train.main(["--config", str(conf), "--dir", str(tmp_path / "am")])
+    assert not (tmp_path / "am" / "final.pt").exists()
+
+
+def test_nan_in_cmvn_stats_names_the_poisoning_utterance(corpus, tmp_path):
+    import kaldiio
+
+    victim = sorted(corpus["feats"])[2]          # not the first utterance of its speaker
+    _poison(corpus, victim, np.inf)
+    feat_dir = corpus["feat_dir"]
+    feats = dict(kaldiio.load_scp(str(feat_dir / "feats.scp")))
+    spk = corpus["utt2spk"][victim]
+    st = dict(kaldiio.load_scp(str(feat_dir / "cmvn.scp")))
+    m = np.concatenate([feats[u] for u in sorted(feats) if corpus["utt2spk"][u] == spk]).astype(np.float64)
+    st[spk] = st[spk].copy()
+    st[spk][0, :-1] = m.sum(0)                    # the stats compute-cmvn-stats would give: inf
+    with kaldiio.WriteHelper(f"ark,scp:{feat_dir}/data/cmvn.ark,{feat_dir}/cmvn.scp") as w:
+        for s in sorted(st):
+            w(s, st[s])
+    conf = write_conf(tmp_path, corpus)
+    with pytest.raises(ValueError, match=f"speaker '{spk}'.*NaN/inf features: {victim}"):
+        train.main(["--config", str(conf), "--dir", str(tmp_path / "am")])
+
+
+def test_diverged_weights_are_never_written_as_final_model(corpus, tmp_path):
+    """A non-finite loss (here: lr 1e30) must not leave a final.pt that stage 3 would mark done."""
+    conf = write_conf(tmp_path, corpus, lr=1e30, clip_grad_norm=0.0, epochs=1)
+    out = tmp_path / "am"
+    with pytest.raises(FloatingPointError, match="not finite.*final.pt is not written"):
+        train.main(["--config", str(conf), "--dir", str(out)])
+    assert not (out / "final.pt").exists() and not (out / "summary.json").exists()
+
+
+def test_truncated_checkpoint_is_named_and_stale_tmp_removed(corpus, tmp_path):
+    """Issue 17 item 17: a truncated last.pt gave a bare torch error; .tmp files of a killed write stayed."""
+    conf = write_conf(tmp_path, corpus)
+    out = tmp_path / "am"
+    train.main(["--config", str(conf), "--dir", str(out), "--stop-after-steps", "4"])
+    last = out / "checkpoints" / "last.pt"
+    data = last.read_bytes()
+    last.write_bytes(data[: len(data) // 2])
+    stale = [out / "checkpoints" / ".last.pt.abc123.tmp", out / ".summary.json.xyz.tmp"]
+    for f in stale:
+        f.write_bytes(b"half a write")
+    with pytest.raises(ValueError, match=f"{last}: cannot read the checkpoint.*truncated"):
+        train.main(["--config", str(conf), "--dir", str(out), "--resume"])
+    assert not any(f.exists() for f in stale)
+
+
+def test_tag_selects_model_and_records_hparams(corpus, tmp_path):
+    """One train.yaml: `--tag` picks a registered model or a `models:` entry; an override of a
+    structural kwarg shows in the tag; hparams land in final.pt and summary.json."""
+    conf = write_conf(tmp_path, corpus, epochs=1,
+                      models={"bl_a3": {"model": "bl_resnet22_a2_b3", "model_kwargs": {"alpha": 3}}})
+    out = tmp_path / "am_bl_a3"
+    train.main(["--config", str(conf), "--dir", str(out), "--tag", "bl_a3"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"] == "bl_resnet22_a2_b3" and summary["tag"] == "bl_resnet22_a2_b3-alpha3"
+    hp = summary["hparams"]
+    assert (hp["alpha"], hp["beta"], hp["bl_stages"], hp["merge"]) == (3, 3, 3, "add")
+    assert hp["branches"] == [2, 2, 2] and hp["widths"] == [8, 8, 8, 8]
+    final = torch.load(out / "final.pt", weights_only=False)
+    assert final["hparams"] == hp and final["tag"] == summary["tag"]
+    out2 = tmp_path / "am_plain"
+    train.main(["--config", str(conf), "--dir", str(out2), "--tag", "bl_resnet22_a4_b1_cat"])
+    s2 = json.loads((out2 / "summary.json").read_text())
+    assert s2["tag"] == "bl_resnet22_a4_b1_cat" and s2["hparams"]["merge"] == "cat"
+    with pytest.raises(ValueError, match="tag 'nosuch'"):
+        train.main(["--config", str(conf), "--dir", str(tmp_path / "x"), "--tag", "nosuch"])
+    assert (out / "log" / "train.log").read_text().count("done: bl_resnet22_a2_b3-alpha3") == 1
+
+
+def test_am_tags_all_means_the_seven_table3_models(capsys):
+    from asr.models import list_models
+
+    assert train.main(["tags", "bl_resnet22_a2_b3 all"]) == 0
+    tags = capsys.readouterr().out.split()
+    assert len(tags) == 7 and set(tags) == set(list_models("speech"))
+    assert tags[0] == "bl_resnet22_a2_b3" and tags[1] == "resnet22" and "bl_pyr_resnet22_a4_b1" in tags

@@ -575,7 +575,7 @@ def main(argv: list[str] | None = None) -> None:
                         "0: any)")
     v.add_argument("--channel", type=int, help="accept multi-channel audio (this channel is used)")
     args = p.parse_args(argv)
-    setup_logging()
+    setup_logging(log_file=Path((args.out if args.cmd == "write" else args.dirs)[0]).parent / "log" / f"datadir_{args.cmd}.log")
     try:
         _run(p, args)
     except DataDirError as e:

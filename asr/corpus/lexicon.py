@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--extra", help="extra lexicon entries file (word PH1 PH2 ...)")
     p.add_argument("--out", required=True, help="output dict dir (data/local/dict)")
     args = p.parse_args(argv)
-    setup_logging()
+    setup_logging(log_file=Path(args.out).parent / "log" / "lexicon.log")
     if not args.word_list and not args.text:
         p.error("give --word-list and/or --text")
     extra = read_lexicon(args.extra) if args.extra else None

@@ -86,6 +86,10 @@ class SpeechResNet(nn.Module):
         if len(branches) != bl_stages or len(deep_mults) != bl_stages:
             raise ValueError("branches/deep_mults need one value per bL stage")
         self.num_classes = num_classes
+        self.hparams = {"stage_convs": list(stage_convs), "stage_mults": list(stage_mults), "bl_stages": bl_stages,
+                        "alpha": alpha, "beta": beta, "merge": merge, "branches": branches,
+                        "deep_mults": deep_mults, "width": width, "widths": [width * m for m in stage_mults],
+                        "head_dim": head_dim, "in_bins": in_bins, "num_classes": num_classes}
         self.in_bins = in_bins
         self.in_chans = in_chans
         widths = [width * m for m in stage_mults]

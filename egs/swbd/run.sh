@@ -21,12 +21,16 @@ ngpu=auto           # GPUs for stage 3 (auto: as many as nvidia-smi lists, else 
 train_set=train     # training data dir under $data
 dev_set=dev         # held-out data dir (CV set of stage 3)
 test_set=eval2000   # evaluation data dir (Hub5'00)
-am_tags="resnet22 bl_resnet22_a2_b3"  # models of stages 3, 5-7 (conf/train_<tag>.yaml), baseline first
+am_tags="resnet22 bl_resnet22_a2_b3"  # models of stages 3, 5-7 (tags of conf/train.yaml; all: Table 3), baseline first
 conf_dir=conf       # corpora.yaml and the stage configs
 data=data           # data dirs, features, lang
 exp=exp             # models, graphs, decodes, reports
 . ../../local/parse_options.sh
 check_stage_range 0 7
+am_tags=$(python -m asr.train tags "$am_tags")  # "all": the seven Table-3 speech models
+# Names Python computes from the GMM config: the final alignment dir and the decoding graph.
+ali_dir=$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp")            # <last round>_ali
+graph_dir=$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp" --model)/graph
 dry_run_missing=false  # set by stage 0's input check; the dry run still prints every stage's plan
 
 # ---- stage 0: Switchboard/Fisher/Hub5'00 data preparation (issue 3) ----
@@ -73,13 +77,11 @@ fi
 if run_stage 2; then
   stage_begin 2 "lang + GMM alignments"
   step "$data/lang/.done" python -m asr.lang "$data/local/dict" "$data/lang"
-  train_gmms() {  # mono, tri1, tri2 -> $exp/tri2_ali
-    [ "$force" = true ] && run_cmd rm -f "$exp"/{mono,tri1,tri2}/.done
-    run_cmd python -m asr.gmm train --config "$conf_dir/gmm.yaml" --nj "$nj" --lang "$data/lang" \
+  f=; [ "$force" = true ] && f=--force  # --force: every GMM round's .done is removed and it retrains
+  step "$ali_dir/.done" \
+    python -m asr.gmm train --config "$conf_dir/gmm.yaml" --nj "$nj" --lang "$data/lang" \
       --data "$data/$train_set" --feats "$data/${train_set}_mfcc" \
-      --dev-feats "$data/${dev_set}_mfcc" --exp "$exp"
-  }
-  step "$exp/tri2_ali/.done" train_gmms
+      --dev-feats "$data/${dev_set}_mfcc" --exp "$exp" $f
   stage_end 2 "lang + GMM alignments"
 fi
 # ---- end stage 2 ----
@@ -88,7 +90,7 @@ fi
 # One torchrun process per GPU (DDP, nccl); --ngpu N overrides the GPU count. The feature
 # memmap cache (exp/feat_cache, float16) is built once by a single process first. Re-running
 # after a kill resumes from the last checkpoint. What is run, for 8 GPUs:
-#   torchrun --standalone --nproc_per_node=8 -m asr.train --config conf/train_resnet22.yaml \
+#   torchrun --standalone --nproc_per_node=8 -m asr.train --config conf/train.yaml --tag resnet22 \
 #       --dir exp/am_resnet22 --resume
 if run_stage 3; then
   stage_begin 3 "acoustic-model training"
@@ -97,8 +99,8 @@ if run_stage 3; then
   resume=--resume; [ "$force" = true ] && resume=
   train_am() {  # train_am TAG: the feature cache by one process, then one process per GPU
     local dir=$exp/am_$1
-    local args=(--config "$conf_dir/train_$1.yaml" --dir "$dir" --feat_dir "$data/${train_set}_logmel"
-                --ali_dir "$exp/tri2_ali" --dev_feat_dir "$data/${dev_set}_logmel")
+    local args=(--config "$conf_dir/train.yaml" --tag "$1" --dir "$dir" --feat_dir "$data/${train_set}_logmel"
+                --ali_dir "$ali_dir" --dev_feat_dir "$data/${dev_set}_logmel")
     log "stage 3: training $1 on $ngpu GPU(s) -> $dir"
     run_cmd python -m asr.train "${args[@]}" --prepare-only
     run_cmd torchrun --standalone --nproc_per_node="$ngpu" -m asr.train "${args[@]}" $resume
@@ -111,11 +113,11 @@ fi
 # ---- end stage 3 ----
 
 # ---- stage 4: user's ARPA LM and HCLG (issue 4) ----
-# G.fst from the ARPA file named in conf/graph.yaml, HCLG.fst in $exp/tri2/graph.
+# G.fst from the ARPA file named in conf/graph.yaml, HCLG.fst in $graph_dir (the last GMM round's).
 if run_stage 4; then
   stage_begin 4 "LM + HCLG"
   f=; [ "$force" = true ] && f=--force
-  step "$exp/tri2/graph/.done" \
+  step "$graph_dir/.done" \
     python -m asr.graph build --config "$conf_dir/graph.yaml" --lang "$data/lang" \
       --lang-test "$data/lang_test" --exp "$exp" $f
   stage_end 4 "LM + HCLG"
@@ -123,7 +125,7 @@ fi
 # ---- end stage 4 ----
 
 # ---- stage 5: decoding (issue 6) ----
-# Each acoustic model decodes Hub5'00 ($data/eval2000_logmel) through $exp/tri2/graph (options:
+# Each acoustic model decodes Hub5'00 ($data/eval2000_logmel) through $graph_dir (options:
 # $conf_dir/decode.yaml, `decode:`) into $exp/am_<tag>/decode_eval2000: hyp.txt, the LM-weight x
 # insertion-penalty sweep hyp_lmwt*_wip*.txt, ali.ark, decode.json (real-time factor).
 if run_stage 5; then
@@ -132,7 +134,7 @@ if run_stage 5; then
     dir=$exp/am_$tag/decode_$test_set
     step_done="already decoded" step "$dir/.done" \
       python -m asr.decode --config "$conf_dir/decode.yaml" --model-dir "$exp/am_$tag" \
-        --graph-dir "$exp/tri2/graph" --feats "$data/${test_set}_logmel" --dir "$dir" --nj "$nj"
+        --graph-dir "$graph_dir" --feats "$data/${test_set}_logmel" --dir "$dir" --nj "$nj"
   done
   stage_end 5 "decoding"
 fi

@@ -20,14 +20,15 @@ conf_dir=conf   # stage configs: $conf_dir/<stage>.yaml (conf/tiny: the smoke-te
 data=data       # data dirs, features, lang
 exp=exp         # models, graphs, decodes, reports
 corpus=corpus   # synthesised audio
-am_tags="resnet22 bl_resnet22_a2_b3"  # models of stages 3, 5-7, baseline first; all: the seven of Table 3
+am_tags="resnet22 bl_resnet22_a2_b3"  # models of stages 3, 5-7 (tags of $conf_dir/train.yaml), baseline first; all: Table 3
 test_sets="test test_heldout"  # sets decoded and reported; the first is the report's `wer`
 tune_set=dev    # the set whose best LM weight/penalty is applied to the test sets ("" for none)
 . ../../local/parse_options.sh
 check_stage_range 0 7
-if [ "$am_tags" = all ]; then  # the seven speech models of Table 3, baseline first
-  am_tags="resnet22 bl_resnet22_a4_b1 bl_resnet22_a4_b2 bl_resnet22_a4_b3 bl_resnet22_a2_b3 bl_resnet22_a4_b1_cat bl_pyr_resnet22_a4_b1"
-fi
+am_tags=$(python -m asr.train tags "$am_tags")  # "all": the seven Table-3 speech models, baseline first
+# Names Python computes from the GMM config: the final alignment dir and the decoding graph.
+ali_dir=$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp")            # <last round>_ali
+graph_dir=$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp" --model)/graph
 sets="train train_sp dev test test_heldout"   # the Kaldi data dirs of stage 0
 
 # ---- stage 0: corpus synthesis and data preparation (issues 3, 12) ----
@@ -75,21 +76,19 @@ fi
 
 # ---- stage 2: lang, monophone/triphone GMMs, tree, alignments (issue 4) ----
 # lang dir from the dict dir; mono -> tri1 -> tri2 on MFCC+deltas (conf/gmm.yaml); the final
-# alignments (train + dev) land in $exp/tri2_ali; the final model then aligns the speed-perturbed
-# train_sp into $exp/tri2_ali_sp (Kaldi's align_si.sh on data/train_sp). Resumes per model and
-# per iteration.
+# alignments (train + dev) land in $exp/<last round>_ali (tri2_ali); the final model then aligns the
+# speed-perturbed train_sp into $exp/<last round>_ali_sp (Kaldi's align_si.sh on data/train_sp).
+# Resumes per model and per iteration.
 if run_stage 2; then
   stage_begin 2 "lang + GMM alignments"
   step "$data/lang/.done" python -m asr.lang "$data/local/dict" "$data/lang"
-  train_gmms() {  # mono, tri1, tri2 -> $exp/tri2_ali
-    [ "$force" = true ] && run_cmd rm -f "$exp"/{mono,tri1,tri2}/.done
-    run_cmd python -m asr.gmm train --config "$conf_dir/gmm.yaml" --nj "$nj" --lang "$data/lang" \
-      --data "$data/train" --feats "$data/train_mfcc" --dev-feats "$data/dev_mfcc" --exp "$exp"
-  }
-  step "$exp/tri2_ali/.done" train_gmms
-  step "$exp/tri2_ali_sp/.done" \
-    python -m asr.gmm align --config "$conf_dir/gmm.yaml" --model-dir "$exp/tri2_ali" --lang "$data/lang" \
-      --data "$data/train_sp" --feats "$data/train_sp_mfcc" --out "$exp/tri2_ali_sp"
+  f=; [ "$force" = true ] && f=--force  # --force: every GMM round's .done is removed and it retrains
+  step "$ali_dir/.done" \
+    python -m asr.gmm train --config "$conf_dir/gmm.yaml" --nj "$nj" --lang "$data/lang" \
+      --data "$data/train" --feats "$data/train_mfcc" --dev-feats "$data/dev_mfcc" --exp "$exp" $f
+  step "${ali_dir}_sp/.done" \
+    python -m asr.gmm align --config "$conf_dir/gmm.yaml" --model-dir "$ali_dir" --lang "$data/lang" \
+      --data "$data/train_sp" --feats "$data/train_sp_mfcc" --out "${ali_dir}_sp"
   stage_end 2 "lang + GMM alignments"
 fi
 # ---- end stage 2 ----
@@ -103,8 +102,8 @@ if run_stage 3; then
   for tag in $am_tags; do
     dir=$exp/am_$tag
     step_done="already trained" step "$dir/.done" \
-      python -m asr.train --config "$conf_dir/train_$tag.yaml" --dir "$dir" $resume \
-        --feat_dir "$data/train_sp_logmel" --ali_dir "$exp/tri2_ali" --ali_scp "$exp/tri2_ali_sp/pdf_ali.scp" \
+      python -m asr.train --config "$conf_dir/train.yaml" --tag "$tag" --dir "$dir" $resume \
+        --feat_dir "$data/train_sp_logmel" --ali_dir "$ali_dir" --ali_scp "${ali_dir}_sp/pdf_ali.scp" \
         --dev_feat_dir "$data/dev_logmel"
   done
   stage_end 3 "acoustic-model training"
@@ -114,21 +113,24 @@ fi
 # ---- stage 4: language model and HCLG (issue 4) ----
 # Kneser-Ney LM on $data/local/lm/text (train transcripts + grammar text; kaldingram,
 # conf/graph.yaml), G.fst in
-# $data/lang_test, HCLG.fst per GMM model in $exp/<model>/graph (the DNN decoder uses
-# $exp/tri2/graph), and a GMM decode of the test set as a check of the alignments.
+# $data/lang_test, HCLG.fst per GMM model in $exp/<model>/graph (the DNN decoder uses $graph_dir,
+# the last round's), and a GMM decode of the test set as a check of the alignments.
 if run_stage 4; then
   stage_begin 4 "LM + HCLG"
   f=; [ "$force" = true ] && f=--force
-  step "$exp/tri2/graph/.done" \
-    python -m asr.graph build --config "$conf_dir/graph.yaml" --lang "$data/lang" \
-      --lang-test "$data/lang_test" --exp "$exp" --text "$data/local/lm/text" \
+  graph_and_check() {
+    run_cmd python -m asr.graph build --config "$conf_dir/graph.yaml" --lang "$data/lang" \
+      --lang-test "$data/lang_test" --exp "$exp" --text "$data/local/lm/text" $f
+    run_cmd python -m asr.gmm decode-check --config "$conf_dir/graph.yaml" --exp "$exp" \
       --test-feats "$data/test_mfcc" --dev-feats "$data/dev_mfcc" $f
+  }
+  step "$graph_dir/.done" graph_and_check
   stage_end 4 "LM + HCLG"
 fi
 # ---- end stage 4 ----
 
 # ---- stage 5: decoding (issue 6) ----
-# Each model of stage 3 decodes $data/{$tune_set,$test_sets}_logmel through $exp/tri2/graph/HCLG.fst
+# Each model of stage 3 decodes $data/{$tune_set,$test_sets}_logmel through $graph_dir/HCLG.fst
 # (options: $conf_dir/decode.yaml, `decode:`): $exp/am_<tag>/decode_<set>/{hyp.txt,
 # hyp_lmwt*_wip*.txt (LM-weight x insertion-penalty sweep), ali.ark, decode.json (real-time factor)}.
 if run_stage 5; then
@@ -138,7 +140,7 @@ if run_stage 5; then
       dir=$exp/am_$tag/decode_$set
       step_done="already decoded" step "$dir/.done" \
         python -m asr.decode --config "$conf_dir/decode.yaml" --model-dir "$exp/am_$tag" \
-          --graph-dir "$exp/tri2/graph" --feats "$data/${set}_logmel" --dir "$dir" --nj "$nj"
+          --graph-dir "$graph_dir" --feats "$data/${set}_logmel" --dir "$dir" --nj "$nj"
     done
   done
   stage_end 5 "decoding"
@@ -155,7 +157,7 @@ if run_stage 6; then
     local tag=$1 set=$2 dir=$3 hyps
     hyps=("$dir"/hyp_lmwt*.txt); [ -e "${hyps[0]}" ] || hyps=("$dir/hyp.txt")  # the sweep, else 1-best
     run_cmd python -m asr.score --config "$conf_dir/decode.yaml" --ref "$data/$set/text" \
-      --hyp "${hyps[@]}" --words-txt "$exp/tri2/graph/words.txt" --dir "$dir/scoring"
+      --hyp "${hyps[@]}" --words-txt "$graph_dir/words.txt" --dir "$dir/scoring"
     run_cmd -q python -m asr.decode_report --dir "$dir"
     log "stage 6: $(head -n 1 "$dir/scoring/best_wer") ($tag on $set; report: $dir/report.md)"
   }
@@ -178,6 +180,6 @@ if run_stage 7; then
   log "stage 7: comparison report -> $exp/report.json"
   python -m asr.report --exp "$exp" --models $(for t in $am_tags; do echo "am_$t"; done) \
     --test-sets $test_sets --tune-set "$tune_set" --lm "$data/lang_test/lm.arpa" \
-    --words-txt "$exp/tri2/graph/words.txt"
+    --words-txt "$graph_dir/words.txt"
 fi
 # ---- end stage 7 ----

@@ -1,0 +1,189 @@
+"""Forced alignment: features and transcripts in; training graphs, equal and Viterbi alignment;
+the alignment files (`ali.*`, `pdf_ali.*`, `failed_utts`) out; `align_dir` for a data set."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+from pathlib import Path
+
+import kaldi_hmm_gmm as khg
+import kaldifst
+import kaldiio
+import numpy as np
+from tqdm import tqdm
+
+from asr.lang import Lang, load_lang
+from asr.utils import atomic_path, atomic_write_text, read_kaldi_map
+from asr.gmm.config import GmmConfig
+from asr.hmm_io import load_model, read_tree
+
+
+log = logging.getLogger(__name__)
+
+
+def load_features(feat_dir: str | Path, utts: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Utterances of a feature dir (all, or `utts`), per-speaker mean normalisation applied (as
+    Kaldi's GMM recipes: apply-cmvn without variance normalisation): utt -> (frames, dim) float32."""
+    from asr.features import FeatureReader
+
+    reader = FeatureReader(feat_dir, cmvn=True, norm_vars=False)
+    known = set(reader.utt_ids)
+    ids = reader.utt_ids if utts is None else [u for u in utts if u in known]
+    return {u: np.ascontiguousarray(reader[u], dtype=np.float32)
+            for u in tqdm(ids, desc=f"load {Path(feat_dir).name}", disable=len(ids) < 500)}
+
+
+def read_text(data_dir: str | Path) -> dict[str, list[str]]:
+    """Kaldi `text` -> utt -> words (an utterance without words gets an empty list)."""
+    return {k: v.split() for k, v in read_kaldi_map(Path(data_dir) / "text", allow_empty_value=True).items()}
+
+
+def oov_utterances(lang: Lang, texts: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Utterances with words that alignment maps to the OOV word (`lang.oov`, e.g. `<unk>`): words
+    outside `words.txt`, and the OOV word itself. Returns utt -> those words, in utterance order."""
+    out = {}
+    for utt, words in texts.items():
+        bad = [w for w in words if w == lang.oov or w not in lang.words]
+        if bad:
+            out[utt] = bad
+    return out
+
+
+def warn_oov(lang: Lang, texts: dict[str, list[str]], where: str = "alignment") -> dict[str, list[str]]:
+    """Log (warning) how many utterances have words mapped to the OOV word, naming them."""
+    unk = oov_utterances(lang, texts)
+    if unk:
+        shown = ", ".join(f"{u} ({' '.join(w[:5])})" for u, w in sorted(unk.items())[:20])
+        log.warning("%s: %d of %d utterances have words mapped to %s: %s%s", where, len(unk), len(texts),
+                    lang.oov, shown, " ..." if len(unk) > 20 else "")
+    return unk
+
+
+def compile_graphs(tm: khg.TransitionModel, tree: khg.ContextDependency, lang_dir: str | Path, lang: Lang,
+                   texts: dict[str, list[str]]) -> tuple[dict[str, kaldifst.StdVectorFst], list[str]]:
+    """Training graphs (HCLG of the transcript, no transition probs). Returns graphs and failures."""
+    L = kaldifst.StdVectorFst.read(str(Path(lang_dir) / "L.fst"))
+    opts = khg.TrainingGraphCompilerOptions()
+    opts.reorder = False  # self-loops before forward transitions: phone boundaries at is_final
+    gc = khg.TrainingGraphCompiler(tm, tree, L, lang.disambig_ids, opts)
+    oov = lang.words[lang.oov]
+    graphs, failed = {}, []
+    for utt, words in texts.items():
+        ids = [lang.words.get(w, oov) for w in words]
+        try:
+            g = gc.compile_graph_from_text(ids)
+        except Exception as e:  # noqa: BLE001 - the binding raises RuntimeError on Kaldi errors
+            log.warning("%s: no training graph (%s)", utt, e)
+            failed.append(utt)
+            continue
+        if g.num_states == 0:
+            log.warning("%s: empty training graph for %r", utt, " ".join(words))
+            failed.append(utt)
+            continue
+        graphs[utt] = g
+    return graphs, failed
+
+
+def equal_align(graphs: dict[str, kaldifst.StdVectorFst], feats: dict[str, np.ndarray],
+                seed: int = 0) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Kaldi's align-equal-compiled: a random path of the right length through each graph."""
+    ali, failed = {}, []
+    for i, (utt, g) in enumerate(sorted(graphs.items())):
+        ok, path = kaldifst.equal_align(g, feats[utt].shape[0], seed + i, 10)
+        if ok:
+            ok, ilabels, _, _ = kaldifst.get_linear_symbol_sequence(path)
+        if not ok or len(ilabels) != feats[utt].shape[0]:
+            log.warning("%s: equal alignment failed (%d frames)", utt, feats[utt].shape[0])
+            failed.append(utt)
+            continue
+        ali[utt] = np.asarray(ilabels, dtype=np.int32)
+    return ali, failed
+
+
+_WORK: dict = {}
+
+
+def _align_chunk(utts: list[str]) -> list[tuple[str, np.ndarray | None, float]]:
+    w = _WORK
+    tm, am, cfg = w["tm"], w["am"], w["cfg"]
+    acfg = khg.AlignConfig(beam=cfg.beam, retry_beam=cfg.retry_beam, careful=False)
+    out = []
+    for utt in utts:
+        fst = w["graphs"][utt].copy()
+        khg.add_transition_probs(trans_model=tm, disambig_syms=[], transition_scale=cfg.transition_scale,
+                                 self_loop_scale=cfg.self_loop_scale, fst=fst)
+        dec = khg.DecodableAmDiagGmmScaled(am, tm, w["feats"][utt], cfg.acoustic_scale)
+        _, num_err, _, like, _, ali, _ = khg.align_utterance_wrapper(acfg, utt, cfg.acoustic_scale, fst, dec,
+                                                                     0, 0, 0, 0.0, 0)
+        if num_err or len(ali) != w["feats"][utt].shape[0]:
+            out.append((utt, None, 0.0))
+        else:
+            out.append((utt, np.asarray(ali, dtype=np.int32), float(like)))
+    return out
+
+
+def align(am: khg.AmDiagGmm, tm: khg.TransitionModel, graphs: dict[str, kaldifst.StdVectorFst],
+          feats: dict[str, np.ndarray], cfg: GmmConfig, desc: str = "align"
+          ) -> tuple[dict[str, np.ndarray], list[str], float]:
+    """Viterbi forced alignment (beam, then retry beam). Returns ali, failed utts, avg loglike/frame."""
+    _WORK.update(tm=tm, am=am, cfg=cfg, graphs=graphs, feats=feats)
+    utts = sorted(graphs)
+    nj = max(1, min(cfg.nj, len(utts) // 20 or 1))
+    chunks = [utts[i::nj * 4] for i in range(nj * 4)] if nj > 1 else [utts]
+    results = []
+    try:
+        if nj > 1:
+            with mp.get_context("fork").Pool(nj) as pool:
+                for r in pool.imap_unordered(_align_chunk, chunks):
+                    results.extend(r)
+        else:
+            results = _align_chunk(utts)
+    finally:
+        _WORK.clear()
+    ali, failed, like, frames = {}, [], 0.0, 0
+    for utt, a, lk in results:
+        if a is None:
+            failed.append(utt)
+        else:
+            ali[utt] = a
+            like += lk
+            frames += len(a)
+    failed.sort()
+    if failed:
+        log.warning("%s: %d utterances failed to align: %s", desc, len(failed), " ".join(failed[:20]))
+    return ali, failed, like / max(frames, 1)  # the wrapper reports unscaled log-likelihoods
+
+
+def write_alignments(out: Path, ali: dict[str, np.ndarray], tm: khg.TransitionModel, failed: list[str],
+                     suffix: str = "") -> None:
+    """`ali{suffix}.{ark,scp}` (transition ids), `pdf_ali{suffix}.{ark,scp}`, `failed_utts{suffix}`."""
+    tid2pdf = np.asarray(tm.transition_id_to_pdf_array(), dtype=np.int32)
+    for name, conv in (("ali", lambda a: a), ("pdf_ali", lambda a: tid2pdf[a])):
+        ark, scp = out / f"{name}{suffix}.ark", out / f"{name}{suffix}.scp"
+        with atomic_path(ark) as tark, atomic_path(scp) as tscp:
+            with kaldiio.WriteHelper(f"ark,scp:{tark},{tscp}") as w:
+                for utt in sorted(ali):
+                    w(utt, conv(ali[utt]).astype(np.int32))
+            # the scp names the temporary ark: point it at the final name
+            tscp.write_text(tscp.read_text().replace(str(tark), str(ark.resolve())))
+    atomic_write_text(out / f"failed_utts{suffix}", "".join(u + "\n" for u in failed))
+
+
+
+def align_dir(model_dir: str | Path, lang_dir: str | Path, data_dir: str | Path, feat_dir: str | Path,
+              out_dir: str | Path, cfg: GmmConfig, suffix: str = "") -> dict:
+    """Align a data set with `model_dir`'s final.mdl/tree; writes `*{suffix}` alignment files."""
+    tm, am = load_model(Path(model_dir) / "final.mdl")
+    tree = read_tree(Path(model_dir) / "tree")
+    texts = read_text(data_dir)
+    feats = load_features(feat_dir)
+    feats = {u: m for u, m in feats.items() if u in texts}
+    lang = load_lang(lang_dir)
+    unk = warn_oov(lang, {u: texts[u] for u in feats}, f"align {data_dir}")
+    graphs, failed = compile_graphs(tm, tree, lang_dir, lang, {u: texts[u] for u in feats})
+    ali, bad, avg = align(am, tm, graphs, feats, cfg, desc=f"align {feat_dir}")
+    failed = sorted(set(failed) | set(bad))
+    write_alignments(Path(out_dir), ali, tm, failed, suffix=suffix)
+    log.info("aligned %s: %d utterances, %d failed, avg loglike %.3f", feat_dir, len(ali), len(failed), avg)
+    return {"aligned": len(ali), "failed": len(failed), "avg_loglike": avg, "unk_utts": len(unk)}

@@ -1,0 +1,202 @@
+"""GMM training rounds (Kaldi's train_mono.sh + train_deltas.sh): monophone flat start, triphone
+rounds on a tree from `asr.tree`, Viterbi EM with realignment and Gaussian splitting, and
+`train_all` (mono -> tri1 -> ... -> the final alignment dir)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import kaldi_hmm_gmm as khg
+import kaldiio
+import numpy as np
+
+from asr.lang import load_lang
+from asr.utils import atomic_path, atomic_write_text
+from asr import tree as treelib
+from asr.gmm.align import (align, align_dir, compile_graphs, equal_align, load_features, read_text, warn_oov,
+                           write_alignments)
+from asr.gmm.config import GmmConfig, StageConfig, final_ali_dir
+from asr.gmm.stats import accumulate, init_single_gaussians, update
+from asr.hmm_io import load_model, read_topo, save_model, write_tree
+
+
+log = logging.getLogger(__name__)
+
+
+def _gauss_schedule(start: int, target: int, it: int, stage: StageConfig) -> int:
+    last = stage.max_iter_inc or max(1, stage.num_iters - 2)
+    if it >= last:
+        return target
+    return int(start + (target - start) * (it + 1) / last)
+
+
+def _stage_beams(cfg: GmmConfig, stage: StageConfig) -> GmmConfig:
+    """`cfg` with the round's own alignment beams where it sets them."""
+    return replace(cfg, beam=stage.beam or cfg.beam, retry_beam=stage.retry_beam or cfg.retry_beam)
+
+
+def _train_iters(name: str, out: Path, am, tm, graphs, feats, ali, stage: StageConfig, cfg: GmmConfig,
+                 failed: set[str]) -> tuple[khg.AmDiagGmm, khg.TransitionModel, dict[str, np.ndarray]]:
+    """Viterbi EM: realign on `stage.realign_iters`, accumulate, update, split. Resumable per iter."""
+    start_gauss = am.num_gauss
+    first = 0
+    for it in range(stage.num_iters, 0, -1):  # resume from the newest finished iteration
+        if (out / f"{it}.mdl").is_file():
+            tm, am = load_model(out / f"{it}.mdl")
+            first = it
+            log.info("%s: resuming after iteration %d", name, it)
+            break
+    acfg = _stage_beams(cfg, stage)
+    for it in range(first, stage.num_iters):
+        t0 = time.time()
+        if it in stage.realign_iters or (first and it == first):
+            ali, bad, avg = align(am, tm, graphs, feats, acfg, desc=f"{name} iter {it}")
+            failed.update(bad)
+            log.info("%s iter %d: realigned (beam %g/%g), score %.3f/frame, %d failed", name, it,
+                     acfg.beam, acfg.retry_beam, avg, len(bad))
+        st = accumulate(am, tm, feats, ali)
+        update(am, tm, st, cfg, _gauss_schedule(start_gauss, stage.num_gauss, it, stage),
+               rng=np.random.default_rng([cfg.seed, it]))
+        save_model(out / f"{it + 1}.mdl", tm, am)
+        if it > 0 and (out / f"{it}.mdl").is_file():
+            os.unlink(out / f"{it}.mdl")
+        log.info("%s iter %d: avg loglike %.4f over %d frames, %d Gaussians, %.1fs",
+                 name, it, st.loglike / st.frames, st.frames, am.num_gauss, time.time() - t0)
+    return am, tm, ali
+
+
+def train_mono(lang_dir: str | Path, feats: dict[str, np.ndarray], texts: dict[str, list[str]],
+               out_dir: str | Path, cfg: GmmConfig) -> dict:
+    """Monophone system in `out_dir` (`final.mdl`, `tree`, `ali.*`). Returns a summary dict."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lang = load_lang(lang_dir)
+    topo = read_topo(lang_dir)
+    tree = khg.monophone_context_dependency(topo.phones, topo.get_phone_to_num_pdf_classes())
+    tm = khg.TransitionModel(tree, topo)
+    dim = next(iter(feats.values())).shape[1]
+    X = np.concatenate(list(feats.values())).astype(np.float64)
+    glob = (float(len(X)), X.sum(0), (X * X).sum(0))
+    del X
+    am = init_single_gaussians([glob] * tree.num_pdfs, dim, cfg.min_variance)
+    t0 = time.time()
+    graphs, failed = compile_graphs(tm, tree, lang_dir, lang, texts)
+    ali, bad = equal_align(graphs, feats, cfg.seed)
+    failed = set(failed) | set(bad)
+    log.info("mono: %d pdfs, %d utterances, %d without graph/equal alignment, graphs in %.1fs",
+             tree.num_pdfs, len(ali), len(failed), time.time() - t0)
+    am, tm, ali = _train_iters("mono", out, am, tm, graphs, feats, ali, cfg.mono, cfg, failed)
+    return _finish(out, tm, am, tree, graphs, feats, _stage_beams(cfg, cfg.mono), "mono")
+
+
+def _finish(out: Path, tm, am, tree, graphs, feats, cfg: GmmConfig, name: str) -> dict:
+    """Final alignment with the final model; writes final.mdl, tree, num_pdfs, ali, failed_utts."""
+    ali, failed, avg = align(am, tm, graphs, feats, cfg, desc=f"{name} final")
+    missing = sorted(set(feats) - set(graphs))
+    failed = sorted(set(failed) | set(missing))
+    save_model(out / "final.mdl", tm, am)
+    write_tree(out / "tree", tree)
+    atomic_write_text(out / "num_pdfs", f"{tm.num_pdfs}\n")
+    write_alignments(out, ali, tm, failed, suffix="")
+    for f in out.glob("*.mdl"):
+        if f.name != "final.mdl":
+            f.unlink()
+    log.info("%s: final avg loglike %.3f/frame, %d pdfs, %d Gaussians, %d aligned, %d failed%s",
+             name, avg, tm.num_pdfs, am.num_gauss, len(ali), len(failed),
+             (": " + " ".join(failed[:20])) if failed else "")
+    return {"num_pdfs": tm.num_pdfs, "num_gauss": am.num_gauss, "aligned": len(ali), "failed": len(failed),
+            "avg_loglike": avg}
+
+
+
+def train_tri(name: str, lang_dir: str | Path, feats: dict[str, np.ndarray], texts: dict[str, list[str]],
+              prev_dir: str | Path, out_dir: str | Path, stage: StageConfig, cfg: GmmConfig) -> dict:
+    """A triphone round: tree from `prev_dir`'s alignment and model, then Viterbi EM."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lang = load_lang(lang_dir)
+    topo = read_topo(lang_dir)
+    prev_tm, _ = load_model(Path(prev_dir) / "final.mdl")
+    prev_ali = dict(kaldiio.load_scp(str(Path(prev_dir) / "ali.scp")))
+    prev_ali = {u: np.asarray(a, np.int32) for u, a in prev_ali.items() if u in feats}
+    t0 = time.time()
+    dim = next(iter(feats.values())).shape[1]
+    stats = treelib.TreeStats(dim)
+    for utt in sorted(prev_ali):
+        phones, pdf_classes, starts = treelib.alignment_to_phones(prev_tm, prev_ali[utt])
+        stats.accumulate(feats[utt], phones, pdf_classes, starts)
+    lang_p = Path(lang_dir) / "phones"
+    roots = treelib.read_roots(lang_p / "roots.int")
+    questions = treelib.cluster_phones(stats, phone_sets=treelib.read_questions(lang_p / "sets.int"))
+    if (lang_p / "extra_questions.int").is_file():
+        questions += treelib.read_questions(lang_p / "extra_questions.int")
+    t1 = time.time()
+    pytree = treelib.build_tree(stats, topo.get_phone_to_num_pdf_classes(), max_leaves=stage.num_leaves,
+                                roots=roots, questions=questions, min_count=stage.min_leaf_count)
+    tree = pytree.to_kaldi()
+    counts, sums, sumsqs = pytree.leaf_stats
+    leaf_stats = list(zip(counts.tolist(), sums, sumsqs))
+    log.info("%s: tree stats over %d contexts (%.1fs), %d questions, %d leaves (%.1fs)", name,
+             stats.num_contexts, t1 - t0, len(questions), tree.num_pdfs, time.time() - t1)
+    tm = khg.TransitionModel(tree, topo)
+    am = init_single_gaussians(leaf_stats, dim, cfg.min_variance)
+    graphs, failed = compile_graphs(tm, tree, lang_dir, lang, texts)
+    ali, bad, avg = align(am, tm, graphs, feats, cfg, desc=f"{name} init")
+    log.info("%s: initial alignment avg loglike %.3f, %d failed", name, avg, len(bad))
+    failed = set(failed) | set(bad)
+    am, tm, ali = _train_iters(name, out, am, tm, graphs, feats, ali, stage, cfg, failed)
+    return _finish(out, tm, am, tree, graphs, feats, _stage_beams(cfg, stage), name)
+
+
+def train_all(data_dir: str | Path, feat_dir: str | Path, lang_dir: str | Path, exp_dir: str | Path,
+              cfg: GmmConfig, dev_feat_dir: str | Path | None = None) -> dict:
+    """mono -> tri1 -> tri2 ... -> `exp/<last>_ali` (the final alignment dir, train and dev)."""
+    exp = Path(exp_dir)
+    texts = read_text(data_dir)
+    t0 = time.time()
+    feats = load_features(feat_dir)
+    no_text = sorted(set(feats) - set(texts))
+    if no_text:
+        log.warning("%d utterances have features but no transcript (left out): %s", len(no_text), " ".join(no_text[:20]))
+    feats = {u: m for u, m in feats.items() if u in texts}
+    texts = {u: w for u, w in texts.items() if u in feats}
+    log.info("train: %d utterances, %d frames, dim %d (loaded in %.1fs)", len(feats),
+             sum(m.shape[0] for m in feats.values()), next(iter(feats.values())).shape[1], time.time() - t0)
+    summary: dict = {"unk_utts": len(warn_oov(load_lang(lang_dir), texts, f"train {data_dir}"))}
+    t = time.time()
+    if not (exp / "mono" / ".done").is_file():
+        summary["mono"] = train_mono(lang_dir, feats, texts, exp / "mono", cfg)
+        atomic_write_text(exp / "mono" / ".done", json.dumps(summary["mono"]) + "\n")
+    summary.setdefault("mono", json.loads((exp / "mono" / ".done").read_text()))
+    summary["mono"]["wall_s"] = round(time.time() - t, 1)
+    prev = exp / "mono"
+    for i, stage in enumerate(cfg.tri, 1):
+        name = f"tri{i}"
+        t = time.time()
+        if not (exp / name / ".done").is_file():
+            summary[name] = train_tri(name, lang_dir, feats, texts, prev, exp / name, stage, cfg)
+            atomic_write_text(exp / name / ".done", json.dumps(summary[name]) + "\n")
+        summary.setdefault(name, json.loads((exp / name / ".done").read_text()))
+        summary[name]["wall_s"] = round(time.time() - t, 1)
+        prev = exp / name
+    # the alignment dir: the last model's files and alignments (+ dev)
+    ali_dir = final_ali_dir(cfg, exp)
+    ali_dir.mkdir(parents=True, exist_ok=True)
+    for f in ("final.mdl", "tree", "num_pdfs", "ali.ark", "ali.scp", "pdf_ali.ark", "pdf_ali.scp", "failed_utts"):
+        data = (prev / f).read_bytes()
+        if f.endswith(".scp"):
+            data = data.replace(str((prev / f.replace(".scp", ".ark")).resolve()).encode(),
+                                str((ali_dir / f.replace(".scp", ".ark")).resolve()).encode())
+        with atomic_path(ali_dir / f) as tmp:
+            tmp.write_bytes(data)
+    if dev_feat_dir is not None:
+        summary["dev"] = align_dir(prev, lang_dir, dev_feat_dir, dev_feat_dir, ali_dir, cfg, suffix="_dev")
+    summary["wall_s"] = round(time.time() - t0, 1)
+    atomic_write_text(ali_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
+    log.info("GMM stage done in %.1fs: %s", time.time() - t0, json.dumps(summary))
+    return summary
