@@ -480,7 +480,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="cpu", help="network device: cpu, cuda, cuda:N or auto (jobs share it)")
     p.add_argument("--nbest", type=int, default=0, help="also write up to N distinct best word sequences "
                    "per utterance (nbest.txt, nbest_cost.txt); 0: off")
-    from asr.score import parse_with_config
+    from asr.config_cli import parse_with_config
 
     a = parse_with_config(p, argv, "decode")
     setup_logging()
