@@ -139,8 +139,35 @@ def _index_rules(rules: list[GlmRule]) -> dict[str, list[GlmRule]]:
     return by_first
 
 
+def split_hyphens(word: str) -> list[str]:
+    """`uh-huh` -> `uh huh`, `(uh-huh)` -> `(uh) (huh)` (hubscr's Hub5 filter, csrfilt -s); fragments
+    `th-`, `-ing`, `(wo-)` stay whole."""
+    w = bare(word)
+    if "-" not in w.strip("-") or w.startswith("-") or w.endswith("-"):
+        return [word]
+    parts = [p for p in w.split("-") if p]
+    return [f"({p})" for p in parts] if is_optional(word) else parts
+
+
+def _split_slots(slots: list[Slot]) -> list[Slot]:
+    out: list[Slot] = []
+    for slot in slots:
+        if len(slot) == 1:
+            out.extend(((w,),) for word in slot[0] for w in split_hyphens(word))
+        else:
+            out.append(tuple(tuple(w for word in alt for w in split_hyphens(word)) for alt in slot))
+    return out
+
+
 def parse_reference(text: str, rules: list[GlmRule] | None = None, where: str = "ref") -> list[Slot]:
-    """Reference text -> slots: GLM applied, noise dropped, `(w)` and `%hesitation` optional."""
+    """Reference text -> slots: GLM applied, noise dropped, `(w)` and `%hesitation` optional; with a
+    GLM (Hub5 scoring) hyphenated words are split as hubscr does."""
+    if rules is not None:
+        return _split_slots(_parse_reference(text, rules, where))
+    return _parse_reference(text, rules, where)
+
+
+def _parse_reference(text: str, rules: list[GlmRule] | None, where: str) -> list[Slot]:
     by_first = _index_rules(rules or [])
     tokens = tokenize(text)
     # First pass: words (with an `optional` flag) and explicit alternative groups.
@@ -194,7 +221,8 @@ def parse_reference(text: str, rules: list[GlmRule] | None = None, where: str = 
 
 
 def normalize_hypothesis(words: list[str], rules: list[GlmRule] | None = None) -> list[str]:
-    """Hypothesis words -> scored words: single-output GLM rules applied, noise and hesitations dropped."""
+    """Hypothesis words -> scored words: single-output GLM rules applied, noise and hesitations dropped
+    (as Kaldi's Hub5 scoring removes them from the CTM); with a GLM hyphenated words are split."""
     by_first = _index_rules([r for r in (rules or []) if len(r.rhs) == 1])
     words = [w.lower() for w in words]
     out: list[str] = []
@@ -207,5 +235,7 @@ def normalize_hypothesis(words: list[str], rules: list[GlmRule] | None = None) -
         else:
             out.append(words[i])
             i += 1
+    if rules is not None:
+        out = [p for w in out for p in split_hyphens(w)]
     return [w for w in out if not is_dropped(w) and w != HESITATION]
 

@@ -33,7 +33,7 @@ def find_tool(name: str) -> str:
                             "(install NIST SCTK: apt-get install sctk)")
 
 
-_PATH_RE = re.compile(r'<PATH id="\((?P<id>[^)]*)\)"[^>]*>\n(?P<body>.*?)</PATH>', re.S)
+_PATH_RE = re.compile(r'<PATH id="\((?P<id>[^)]*)\)"[^\n]*\n(?P<body>.*?)</PATH>', re.S)
 
 
 def parse_sgml_counts(sgml: str) -> dict[str, tuple[int, int, int, int]]:
