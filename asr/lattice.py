@@ -1,0 +1,349 @@
+"""Raw state-level lattices: binary ark + scp storage, LM-weight x penalty best paths, word times.
+
+Lattice: what kaldi-decoder's `LatticeSimpleDecoder.get_raw_lattice` returns, arcs
+`transition-id : word` with a (graph cost, acoustic cost) pair; the acoustic cost is stored
+unscaled (-log likelihood), as Kaldi stores lattices, so any LM weight applies later.
+
+Storage (`lat.ark` + `lat.scp`): for each utterance `<key> \\0B` then the lattice in OpenFst's
+binary vector-FST layout with Kaldi's `lattice4` arc type (header: magic 2125659606, "vector",
+"lattice4", version 2, flags, properties, start, #states, #arcs; then per state the final weight
+(2 x float32), the arc count (int64) and arcs (ilabel, olabel int32, graph, acoustic float32,
+nextstate int32)). This is the layout of Kaldi's binary ark of (non-compact) `Lattice` objects as
+`lattice-copy` would read them, but it has not been checked against Kaldi binaries (none on this
+machine); `kaldifst.Lattice.read` reads one record's FST bytes. `lat.scp` lines are
+`<key> lat.ark:<byte offset of the FST>`, as Kaldi's scp offsets are.
+
+Sweep: cost of a path at LM weight W and insertion penalty P = graph + P * (#words) + acoustic / W
+(Kaldi's `lattice-scale --inv-acoustic-scale=W | lattice-add-penalty --word-ins-penalty=P |
+lattice-best-path`); all settings go through one dynamic programme over the lattice.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MAGIC = 2125659606
+ARC_DTYPE = np.dtype([("ilabel", "<i4"), ("olabel", "<i4"), ("graph", "<f4"), ("acoustic", "<f4"),
+                      ("nextstate", "<i4")])
+_PROPS = 0  # properties word: none asserted (OpenFst recomputes what it needs)
+
+
+@dataclass
+class Lattice:
+    """Arrays of one lattice: `arcs` (ARC_DTYPE, with `src` the state it leaves), finals `(S, 2)`
+    (graph, acoustic; inf where not final), `start`."""
+
+    start: int
+    src: np.ndarray
+    arcs: np.ndarray
+    final: np.ndarray
+
+    @property
+    def num_states(self) -> int:
+        return int(self.final.shape[0])
+
+
+def _string(s: str) -> bytes:
+    b = s.encode()
+    return struct.pack("<i", len(b)) + b
+
+
+def to_bytes(lat: Lattice) -> bytes:
+    """OpenFst binary of the lattice (see the module docstring)."""
+    n_states, n_arcs = lat.num_states, int(lat.arcs.shape[0])
+    out = [struct.pack("<i", MAGIC), _string("vector"), _string("lattice4"),
+           struct.pack("<iiQqqq", 2, 0, _PROPS, lat.start, n_states, n_arcs)]  # arc count filled in
+    order = np.argsort(lat.src, kind="stable")
+    arcs = lat.arcs[order]
+    counts = np.bincount(lat.src, minlength=n_states)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    fin = lat.final.astype("<f4")
+    for s in range(n_states):
+        out.append(fin[s].tobytes() + struct.pack("<q", int(counts[s])))
+        out.append(arcs[bounds[s]:bounds[s + 1]].tobytes())
+    return b"".join(out)
+
+
+def from_bytes(buf: bytes | memoryview, where: str) -> tuple[Lattice, int]:
+    """Parse one OpenFst lattice binary at the start of `buf`; return it and its byte length.
+    A short or malformed record raises ValueError naming `where`."""
+    mv = memoryview(buf)
+    try:
+        (magic,) = struct.unpack_from("<i", mv, 0)
+        if magic != MAGIC:
+            raise ValueError(f"{where}: not an OpenFst binary (magic {magic})")
+        pos = 4
+        names = []
+        for _ in range(2):
+            (n,) = struct.unpack_from("<i", mv, pos)
+            names.append(bytes(mv[pos + 4:pos + 4 + n]).decode())
+            pos += 4 + n
+        if names != ["vector", "lattice4"]:
+            raise ValueError(f"{where}: FST type {names}, expected vector/lattice4")
+        _ver, _flags, _props, start, n_states, n_arcs = struct.unpack_from("<iiQqqq", mv, pos)
+        pos += struct.calcsize("<iiQqqq")
+        final = np.empty((n_states, 2), dtype=np.float32)
+        blocks, srcs = [], []
+        for s in range(n_states):
+            if pos + 16 > len(mv):
+                raise struct.error("short")
+            final[s] = np.frombuffer(mv, dtype="<f4", count=2, offset=pos)
+            (na,) = struct.unpack_from("<q", mv, pos + 8)
+            pos += 16
+            if na:
+                if na < 0 or pos + 20 * na > len(mv):
+                    raise struct.error("short")
+                blocks.append(np.frombuffer(mv, dtype=ARC_DTYPE, count=na, offset=pos))
+                srcs.append(np.full(na, s, dtype=np.int32))
+                pos += 20 * na
+        arcs = np.concatenate(blocks) if blocks else np.empty(0, dtype=ARC_DTYPE)
+        src = np.concatenate(srcs) if srcs else np.empty(0, dtype=np.int32)
+        if n_arcs not in (0, -1, arcs.shape[0]):  # OpenFst may leave the count 0 (not tracked)
+            raise ValueError(f"{where}: header says {n_arcs} arcs, found {arcs.shape[0]}")
+        if arcs.shape[0] and (arcs["nextstate"].min() < 0 or arcs["nextstate"].max() >= n_states):
+            raise ValueError(f"{where}: arc to a state outside 0..{n_states - 1}")
+    except struct.error:
+        raise ValueError(f"{where}: truncated lattice (the file ends inside it)") from None
+    return Lattice(int(start), src, arcs.copy(), final), pos
+
+
+def from_kaldifst(lat, acoustic_scale: float, tmp: Path) -> Lattice:
+    """`kaldifst.Lattice` decoded with acoustic costs scaled by `acoustic_scale` -> arrays with the
+    acoustic costs unscaled. `tmp`: a scratch file (the binding writes FSTs to files only)."""
+    lat.write(str(tmp))
+    out, _ = from_bytes(tmp.read_bytes(), str(tmp))
+    if acoustic_scale != 1.0:
+        out.arcs["acoustic"] /= acoustic_scale
+        fin = np.isfinite(out.final[:, 1])
+        out.final[fin, 1] /= acoustic_scale
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# ark + scp
+
+
+class LatticeArkWriter:
+    """Writes `<key> \\0B<lattice>` records to `ark_path` and returns scp offsets."""
+
+    def __init__(self, ark_path: Path):
+        self.path = Path(ark_path)
+        self.f = open(self.path, "wb")
+        self.offsets: dict[str, int] = {}
+
+    def write(self, key: str, lat: Lattice) -> None:
+        if not key or any(c.isspace() for c in key):
+            raise ValueError(f"lattice key {key!r}: empty or with whitespace")
+        self.f.write(key.encode() + b" \0B")
+        self.offsets[key] = self.f.tell()
+        self.f.write(to_bytes(lat))
+
+    def write_raw(self, key: str, fst_bytes: bytes) -> None:
+        """A record whose lattice is already serialised (`to_bytes`)."""
+        if not key or any(c.isspace() for c in key):
+            raise ValueError(f"lattice key {key!r}: empty or with whitespace")
+        self.f.write(key.encode() + b" \0B")
+        self.offsets[key] = self.f.tell()
+        self.f.write(fst_bytes)
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def write_scp(scp_path: Path, ark_path: Path, offsets: dict[str, int]) -> str:
+    """scp text `<key> <ark>:<offset>` (the caller writes it atomically)."""
+    return "".join(f"{k} {ark_path}:{o}\n" for k, o in offsets.items())
+
+
+def read_scp(scp_path: str | Path) -> dict[str, tuple[Path, int]]:
+    """`lat.scp` -> {key: (ark path, byte offset)}; a bad line is an error naming it."""
+    out = {}
+    for lineno, line in enumerate(Path(scp_path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2 or ":" not in parts[1]:
+            raise ValueError(f"{scp_path}:{lineno}: expected '<key> <ark>:<offset>', got {line!r}")
+        ark, _, off = parts[1].rpartition(":")
+        out[parts[0]] = (Path(ark), int(off))
+    return out
+
+
+def read_lattices(scp_path: str | Path):
+    """Yield (key, Lattice) in scp order; truncation or a wrong key is an error naming file and key."""
+    entries = read_scp(scp_path)
+    cache: dict[Path, bytes] = {}
+    for key, (ark, off) in entries.items():
+        if ark not in cache:
+            if not ark.exists():
+                raise FileNotFoundError(f"{scp_path}: lattice ark {ark} (for '{key}') is missing")
+            cache[ark] = ark.read_bytes()
+        buf = cache[ark]
+        head = buf[max(0, off - len(key) - 3):off]
+        if head != key.encode() + b" \0B":
+            raise ValueError(f"{ark}: no record '{key}' at byte {off} (the ark was rewritten or truncated)")
+        lat, _ = from_bytes(memoryview(buf)[off:], f"{ark} (utterance '{key}' at byte {off})")
+        yield key, lat
+
+
+# ---------------------------------------------------------------------------------------------
+# Best paths
+
+
+def _levels(lat: Lattice) -> tuple[np.ndarray, np.ndarray]:
+    """Topological order of the states and each state's level (longest arc count from a source)."""
+    n = lat.num_states
+    dst = lat.arcs["nextstate"].astype(np.int64)
+    indeg = np.bincount(dst, minlength=n)
+    order_arcs = np.argsort(lat.src, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(lat.src, minlength=n))])
+    level = np.zeros(n, dtype=np.int64)
+    stack = [s for s in range(n) if indeg[s] == 0]
+    indeg = indeg.copy()
+    topo = []
+    while stack:
+        s = stack.pop()
+        topo.append(s)
+        for ai in order_arcs[bounds[s]:bounds[s + 1]]:
+            d = dst[ai]
+            if level[s] + 1 > level[d]:
+                level[d] = level[s] + 1
+            indeg[d] -= 1
+            if indeg[d] == 0:
+                stack.append(d)
+    if len(topo) != n:
+        raise ValueError("lattice has a cycle")
+    return np.asarray(topo), level
+
+
+@dataclass
+class BestPath:
+    words: list[int]
+    tids: list[int]
+    cost: float
+
+
+def best_paths(lat: Lattice, settings: list[tuple[float, float]]) -> list[BestPath]:
+    """Best path for each (LM weight, insertion penalty); all settings in one pass."""
+    k = len(settings)
+    if lat.num_states == 0 or k == 0:
+        return [BestPath([], [], np.inf) for _ in settings]
+    inv = np.asarray([1.0 / w for w, _ in settings])
+    wip = np.asarray([p for _, p in settings])
+    a = lat.arcs
+    isword = (a["olabel"] != 0).astype(np.float64)
+    cost = a["graph"].astype(np.float64)[:, None] + isword[:, None] * wip[None, :] \
+        + a["acoustic"].astype(np.float64)[:, None] * inv[None, :]
+    _, level = _levels(lat)
+    n = lat.num_states
+    best = np.full((n, k), np.inf)
+    best[lat.start] = 0.0
+    bp = np.full((n, k), -1, dtype=np.int64)
+    dst = a["nextstate"].astype(np.int64)
+    src = lat.src.astype(np.int64)
+    arc_level = level[dst]
+    order = np.argsort(arc_level, kind="stable")
+    lv = arc_level[order]
+    cuts = np.flatnonzero(np.diff(lv)) + 1
+    for idx in np.split(order, cuts):
+        cand = best[src[idx]] + cost[idx]
+        d = dst[idx]
+        np.minimum.at(best, d, cand)
+        rows, cols = np.nonzero(cand <= best[d])
+        bp[d[rows], cols] = idx[rows]
+    fin = lat.final.astype(np.float64)
+    fcost = fin[:, 0:1] + fin[:, 1:2] * inv[None, :]
+    total = best + fcost
+    out = []
+    for j in range(k):
+        s = int(np.argmin(total[:, j]))
+        c = float(total[s, j])
+        if not np.isfinite(c):
+            out.append(BestPath([], [], np.inf))
+            continue
+        words, tids = [], []
+        while s != lat.start or bp[s, j] >= 0:
+            ai = bp[s, j]
+            if ai < 0:
+                break
+            if a["olabel"][ai]:
+                words.append(int(a["olabel"][ai]))
+            if a["ilabel"][ai]:
+                tids.append(int(a["ilabel"][ai]))
+            s = int(src[ai])
+        out.append(BestPath(words[::-1], tids[::-1], c))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Word times
+
+
+def read_lexicon(path: str | Path) -> dict[str, list[tuple[str, ...]]]:
+    """Kaldi lexicon `word [prob] phone...` -> word -> pronunciations (phone names)."""
+    lex: dict[str, list[tuple[str, ...]]] = {}
+    for line in Path(path).read_text().splitlines():
+        f = line.split()
+        if len(f) < 2:
+            continue
+        prons = f[2:] if len(f) > 2 and _is_float(f[1]) else f[1:]
+        lex.setdefault(f[0], []).append(tuple(prons))
+    return lex
+
+
+def _is_float(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def phone_segments(tids: list[int], tid2phone: np.ndarray, tid_starts: np.ndarray) -> list[tuple[int, int, int]]:
+    """Transition ids (one per frame) -> [(phone id, first frame, frames)]."""
+    segs: list[list[int]] = []
+    for t, tid in enumerate(tids):
+        ph = int(tid2phone[tid])
+        if not segs or tid_starts[tid] or segs[-1][0] != ph:
+            segs.append([ph, t, 0])
+        segs[-1][2] += 1
+    return [tuple(s) for s in segs]  # type: ignore[misc]
+
+
+def word_times(words: list[str], segs: list[tuple[int, int, int]], phone_names: dict[int, str],
+               lexicon: dict[str, list[tuple[str, ...]]]) -> list[tuple[str, int, int]]:
+    """Words of a best path + its phone segments -> [(word, first frame, frames)].
+
+    The lexicon has no word-position phones here, so each word takes the first run of phones,
+    from the current position on, that spells one of its pronunciations (the longest if several);
+    phones between words (silence) are skipped. A word whose pronunciation is not found takes
+    the next phone (logged by the caller through a frames count of that phone only)."""
+    names = [phone_names.get(p, str(p)) for p, _, _ in segs]
+    out = []
+    i = 0
+    for w in words:
+        prons = sorted(lexicon.get(w, []), key=len, reverse=True)
+        hit = None
+        for j in range(i, len(names)):
+            for pr in prons:
+                if tuple(names[j:j + len(pr)]) == pr:
+                    hit = (j, len(pr))
+                    break
+            if hit:
+                break
+        if hit is None:
+            j, n = (min(i, len(segs) - 1), 1) if segs else (0, 0)
+        else:
+            j, n = hit
+        if not segs:
+            out.append((w, 0, 0))
+            continue
+        start = segs[j][1]
+        end = segs[min(j + n, len(segs)) - 1][1] + segs[min(j + n, len(segs)) - 1][2]
+        out.append((w, start, end - start))
+        i = j + n
+    return out
