@@ -411,13 +411,13 @@ def _check_inputs(cfg: DecodeConfig) -> tuple[dict[int, str], list[str], dict]:
         raise ValueError(f"{model_dir}/final.pt: num_pdfs {meta['num_pdfs']} != model output size {model.num_classes}")
     read_log_priors(model_dir / "pdf_counts", int(meta["num_pdfs"]), cfg.prior_floor)
     reader = FeatureReader(cfg.feats, cmvn=cfg.cmvn)
+    if not list(reader.utt_ids):
+        raise ValueError(f"{cfg.feats}/feats.scp: no utterances to decode")
     bins = getattr(model, "in_bins", None)
     if bins is not None and reader.dim != 3 * bins:
         raise ValueError(f"{cfg.feats}: features have dim {reader.dim}, the model expects 3 x {bins} "
                          f"(static|delta|delta-delta of {bins} bins)")
     utts = list(reader.utt_ids)
-    if not utts:
-        raise ValueError(f"{cfg.feats}/feats.scp: no utterances to decode")
     listed = Path(cfg.feats) / "utt2spk"
     if listed.exists():
         missing = sorted(set(read_kaldi_map(listed)) - set(utts))
@@ -477,14 +477,14 @@ def _ctm_lines(utt: str, word_ids: list[int], tids: list[int], words: dict[int, 
     """CTM lines `utt 1 start dur word` (seconds, 10 ms frames) of one best path."""
     from asr import lattice as L
 
-    segs = L.phone_segments(tids, ctx["tid2phone"], ctx["tid_starts"])
+    segs = L.phone_segments(tids, ctx["tid2phone"], ctx["tid_final"], ctx["tid_self_loop"])
     names = [words[i] for i in word_ids]
     return "".join(f"{utt} 1 {b * FRAME_SHIFT_S:.2f} {n * FRAME_SHIFT_S:.2f} {w}\n"
                    for w, b, n in L.word_times(names, segs, ctx["phones"], ctx["lexicon"]))
 
 
 def _ctm_context(cfg: DecodeConfig) -> dict | None:
-    """Per-transition-id phone and phone-start arrays, phone names and the lexicon (None: no CTM)."""
+    """Per-transition-id phone and phone-exit arrays, phone names and the lexicon (None: no CTM)."""
     if not cfg.lexicon:
         return None
     from asr import lattice as L
@@ -495,13 +495,15 @@ def _ctm_context(cfg: DecodeConfig) -> dict | None:
     n = tm.num_transition_ids
     tid2phone = np.zeros(n + 1, dtype=np.int64)
     starts = np.zeros(n + 1, dtype=bool)
+    loops = np.zeros(n + 1, dtype=bool)
     for t in range(1, n + 1):
         tid2phone[t] = tm.transition_id_to_phone(t)
-        starts[t] = tm.transition_ids_is_start_of_phone(t) if hasattr(tm, "transition_ids_is_start_of_phone") \
-            else False
+        starts[t] = tm.is_final(t)
+        loops[t] = tm.is_self_loop(t)
     phones_txt = Path(cfg.graph_dir) / "phones.txt"
     phones = {int(i): name for name, i in (ln.split() for ln in phones_txt.read_text().splitlines() if ln.strip())}
-    return {"tid2phone": tid2phone, "tid_starts": starts, "phones": phones, "lexicon": L.read_lexicon(cfg.lexicon)}
+    return {"tid2phone": tid2phone, "tid_final": starts, "tid_self_loop": loops, "phones": phones,
+            "lexicon": L.read_lexicon(cfg.lexicon)}
 
 
 def decode_dir(cfg: DecodeConfig, out_dir: str | Path, nj: int = 1) -> dict:

@@ -303,14 +303,22 @@ def _is_float(s: str) -> bool:
         return False
 
 
-def phone_segments(tids: list[int], tid2phone: np.ndarray, tid_starts: np.ndarray) -> list[tuple[int, int, int]]:
-    """Transition ids (one per frame) -> [(phone id, first frame, frames)]."""
+def phone_segments(tids: list[int], tid2phone: np.ndarray, tid_final: np.ndarray,
+                   tid_self_loop: np.ndarray) -> list[tuple[int, int, int]]:
+    """Transition ids (one per frame) -> [(phone id, first frame, frames)].
+
+    A phone has taken its exit transition (`tid_final`, TransitionModel.is_final) once; with
+    Kaldi's reordered self-loops that transition's state may still loop after it, so the next
+    phone starts at the first non-self-loop transition after the exit (as Kaldi's SplitToPhones)."""
     segs: list[list[int]] = []
+    ended = True
     for t, tid in enumerate(tids):
         ph = int(tid2phone[tid])
-        if not segs or tid_starts[tid] or segs[-1][0] != ph:
+        if not segs or (ended and not tid_self_loop[tid]) or segs[-1][0] != ph:
             segs.append([ph, t, 0])
+            ended = False
         segs[-1][2] += 1
+        ended = ended or bool(tid_final[tid])
     return [tuple(s) for s in segs]  # type: ignore[misc]
 
 
