@@ -167,3 +167,28 @@ def test_stm_glm_ctm_path_matches_hubscr(tmp_path: Path):
     w = json.loads((out / "wer.json").read_text())
     assert w["ref_words"] == sum(c + s + d for c, s, d, _ in theirs.values())
     assert w["err"] == sum(s + d + i for _, s, d, i in theirs.values()) > 0
+
+
+def test_scorer_sclite_option_runs_the_binary_and_agrees(tmp_path: Path):
+    refs, hyps = _random_pairs(300, seed=5)
+    (tmp_path / "text").write_text("".join(f"{k} {v}\n" for k, v in refs.items()))
+    (tmp_path / "hyp_lmwt10_wip0.txt").write_text("".join(f"{k} {v}\n" for k, v in hyps.items()))
+    main(["--ref", str(tmp_path / "text"), "--hyp", str(tmp_path / "hyp_lmwt10_wip0.txt"), "--dir",
+          str(tmp_path / "ours")])
+    main(["--ref", str(tmp_path / "text"), "--hyp", str(tmp_path / "hyp_lmwt10_wip0.txt"), "--dir",
+          str(tmp_path / "theirs"), "--scorer", "sclite"])
+    ours = json.loads((tmp_path / "ours" / "wer.json").read_text())
+    theirs = json.loads((tmp_path / "theirs" / "wer.json").read_text())
+    assert theirs["scorer"] == "sclite" and (tmp_path / "theirs" / "lmwt10_wip0" / "lmwt10_wip0.sys").exists()
+    for k in ("ref_words", "corr", "sub", "del", "ins", "err", "wer"):
+        assert ours[k] == theirs[k], k
+
+
+def test_empty_reference_is_an_error(tmp_path: Path):
+    (tmp_path / "text").write_text("")
+    (tmp_path / "hyp.txt").write_text("u1 a\n")
+    with pytest.raises(ValueError, match="no reference utterances"):
+        main(["--ref", str(tmp_path / "text"), "--hyp", str(tmp_path / "hyp.txt"), "--dir", str(tmp_path / "s")])
+    (tmp_path / "text").write_text("u1\nu2 [noise]\n")
+    with pytest.raises(ValueError, match=r"no scored words \(WER would be 0/0\)"):
+        main(["--ref", str(tmp_path / "text"), "--hyp", str(tmp_path / "hyp.txt"), "--dir", str(tmp_path / "s")])

@@ -26,8 +26,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--words-txt", type=Path, help="check reference words against this vocabulary")
     p.add_argument("--oov", choices=["warn", "error"], default="warn", help="reference OOV handling with --words-txt")
     p.add_argument("--require-all", action="store_true", help="a reference utterance without hypothesis is an error")
+    p.add_argument("--scorer", choices=["asr", "sclite"], default="asr",
+                   help="asr: this scorer (sclite's counts, all report files); sclite: run NIST's sclite binary "
+                   "(-F -D as hubscr.pl; STM + CTM or trn) into DIR/<setting>/ and report its totals")
     a = parse_with_config(p, argv, "score")
     setup_logging()
+    if a.scorer == "sclite":
+        from asr.score.sclite import score_with_sclite
+
+        s = score_with_sclite(a.ref, a.hyp, a.dir, a.glm)
+        print((a.dir / "best_wer").read_text(), end="")
+        return
     s = score_files(a.ref, a.hyp, a.dir, a.glm, a.utt2spk, a.segments, a.reco2file_and_channel, a.subsets,
                     a.words_txt, a.oov, a.require_all)
     print((a.dir / "best_wer").read_text(), end="")

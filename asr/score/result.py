@@ -133,6 +133,13 @@ def score_files(ref: Path, hyps: list[Path], out_dir: Path, glm: Path | None = N
     """Score each hypothesis file (a setting); write per-setting files, `wer-summary`, `wer.json`."""
     rules = read_glm(glm) if glm else None
     refs, is_stm = load_references(ref, rules, utt2spk)
+    if not refs:
+        raise ValueError(f"{ref}: no reference utterances (nothing to score against)")
+    n_words = sum(len(parse_reference(r.text, rules, where=r.key)) for r in refs)
+    if n_words == 0:
+        raise ValueError(f"{ref}: the {len(refs)} reference utterance(s) have no scored words (WER would be 0/0)")
+    if not hyps:
+        raise ValueError("no hypothesis files to score")
     subsets = subsets or []
     if is_stm:
         if segments is None and (ref.parent / "segments").exists():

@@ -94,3 +94,53 @@ def run_sclite(ref: Path, hyp: Path, out_dir: Path, name: str, stm: bool) -> Pat
     if proc.returncode != 0:
         raise RuntimeError(f"{sclite} failed ({proc.returncode}) on {hyp}: {proc.stderr[-2000:]}")
     return out_dir / f"{name}.sys"
+
+
+_SUM_RE = re.compile(r"\|\s*Sum(?:/Avg)?\s*\|\s*(?P<snt>\d+)\s+(?P<wrd>\d+)\s*\|\s*(?P<c>\d+)\s+(?P<s>\d+)\s+(?P<d>\d+)\s+"
+                     r"(?P<i>\d+)\s+(?P<e>\d+)")
+
+
+def score_with_sclite(ref: Path, hyps: list[Path], out_dir: Path, glm: Path | None = None) -> dict:
+    """`asr.score --scorer sclite`: each hypothesis through the real sclite (STM refs need CTM
+    hypotheses; with a GLM, hubscr.pl's filter is run first), totals from its `.raw` report into
+    `DIR/wer.json`, `DIR/best_wer`; sclite's own reports in `DIR/<setting>/`."""
+    import json
+
+    from asr.score.result import parse_setting, setting_name
+    from asr.utils import atomic_write_text
+
+    stm = ref.suffix == ".stm" or ref.name == "stm"
+    settings = {}
+    for hyp in hyps:
+        name = setting_name(hyp)
+        d = out_dir / name
+        d.mkdir(parents=True, exist_ok=True)
+        if stm and hyp.suffix != ".ctm":
+            raise ValueError(f"{hyp}: sclite scores an STM reference against a CTM hypothesis (*.ctm)")
+        r, h = ref, hyp
+        if stm and glm is not None:  # hubscr.pl's Hub5 English filters (GLM, hyphens) on both sides
+            csrfilt = find_tool("csrfilt.sh")
+            for src, dst, fmt, purpose in ((ref, d / "stm.filt", "stm", "ref"), (hyp, d / "hyp.ctm.filt", "ctm", "hyp")):
+                with open(src) as fi, open(dst, "w") as fo:
+                    subprocess.run([csrfilt, "-s", "-i", fmt, "-t", purpose, "-dh", str(glm)], stdin=fi, stdout=fo,
+                                   check=True)
+            r, h = d / "stm.filt", d / "hyp.ctm.filt"
+        run_sclite(r, h, d, name, stm)
+        raw = (d / f"{name}.raw").read_text()
+        m = _SUM_RE.search(raw)
+        if m is None:
+            raise RuntimeError(f"{d / (name + '.raw')}: no Sum/Avg line in sclite's report")
+        v = {k: int(x) for k, x in m.groupdict().items()}
+        if v["wrd"] == 0:
+            raise ValueError(f"{ref}: no reference words (WER would be 0/0)")
+        settings[name] = {"wer": round(100.0 * v["e"] / v["wrd"], 4), "ref_words": v["wrd"], "sentences": v["snt"],
+                          "corr": v["c"], "sub": v["s"], "del": v["d"], "ins": v["i"], "err": v["e"],
+                          "hyp": str(hyp), "scorer": "sclite"} | parse_setting(name)
+    best = min(settings, key=lambda k: (settings[k]["wer"], k))
+    summary = {"ref": str(ref), "glm": str(glm) if glm else None, "scorer": "sclite", "settings": settings,
+               **{k: v for k, v in settings[best].items() if k != "hyp"}, "best_setting": best}
+    atomic_write_text(out_dir / "wer.json", json.dumps(summary, indent=2) + "\n")
+    b = settings[best]
+    atomic_write_text(out_dir / "best_wer", f"%WER {b['wer']:.2f} [ {b['err']} / {b['ref_words']}, {b['ins']} ins, "
+                                            f"{b['del']} del, {b['sub']} sub ] {best} (sclite)\n")
+    return summary
