@@ -149,14 +149,16 @@ fi
 
 # ---- stage 5: decoding (issue 6) ----
 # Each acoustic model decodes Hub5'00 ($data/eval2000_logmel) through $exp/tri2/graph (options:
-# $conf_dir/decode.yaml, `decode:`) into $exp/am_<tag>/decode_eval2000: hyp.txt, the LM-weight x
-# insertion-penalty sweep hyp_lmwt*_wip*.txt, ali.ark, decode.json (real-time factor).
+# $conf_dir/decode.yaml, `decode:`) into $exp/am_<tag>/decode_eval2000: one lattice search per
+# utterance (lat.ark/lat.scp), the LM-weight x insertion-penalty sweep rescored from the lattices
+# (hyp_lmwt*_wip*.{txt,ctm}, CTM word times from the lexicon), hyp.txt, ali.ark, decode.json (RTF).
 if run_stage 5; then
   stage_begin 5 "decoding"
   for tag in $am_tags; do
     dir=$exp/am_$tag/decode_$test_set
     dec_cmd=(python -m asr.decode --config "$conf_dir/decode.yaml" --model-dir "$exp/am_$tag"
-             --graph-dir "$exp/tri2/graph" --feats "$data/${test_set}_logmel" --dir "$dir" --nj "$nj")
+             --graph-dir "$exp/tri2/graph" --feats "$data/${test_set}_logmel" --dir "$dir" --nj "$nj"
+             --lexicon "$data/local/dict/lexicon.txt")
     if [ "$dry_run" = true ]; then
       log "stage 5 (dry run): ${dec_cmd[*]}"; continue
     fi
@@ -175,6 +177,7 @@ fi
 # mapping, hesitations/noise/fragments handled as csrfilt + sclite -D -F do, the whole set and the
 # sw_ (Switchboard) / en_ (CallHome) portions plus their average, best over the LM-weight x
 # insertion-penalty sweep: scoring/{wer.json, best_wer, wer-summary, <setting>/score.{sys,pra,dtl}}.
+# The Kaldi way: each setting's CTM against the STM (words placed in segments by their midpoint).
 if run_stage 6; then
   stage_begin 6 "Hub5'00 scoring and report"
   for tag in $am_tags; do
@@ -184,12 +187,13 @@ if run_stage 6; then
                --segments "$ref/segments" --dir "$dir/scoring")
     [ -f "$ref/reco2file_and_channel" ] && score_cmd+=(--reco2file-and-channel "$ref/reco2file_and_channel")
     if [ "$dry_run" = true ]; then
-      log "stage 6 (dry run): ${score_cmd[*]} --hyp $dir/hyp_lmwt*.txt"; continue
+      log "stage 6 (dry run): ${score_cmd[*]} --hyp $dir/hyp_lmwt*.ctm"; continue
     fi
     if is_done "$dir/.done_score"; then
       log "stage 6: $dir already scored (--force true redoes it)"; continue
     fi
-    hyps=("$dir"/hyp_lmwt*.txt); [ -e "${hyps[0]}" ] || hyps=("$dir/hyp.txt")  # the sweep, else 1-best
+    hyps=("$dir"/hyp_lmwt*.ctm); [ -e "${hyps[0]}" ] || hyps=("$dir"/hyp_lmwt*.txt)  # the sweep's CTMs
+    [ -e "${hyps[0]}" ] || hyps=("$dir/hyp.ctm"); [ -e "${hyps[0]}" ] || hyps=("$dir/hyp.txt")  # else 1-best
     "${score_cmd[@]}" --hyp "${hyps[@]}"
     python -m asr.decode_report --dir "$dir" > /dev/null
     log "stage 6: $tag: $(tr '\n' ';' < "$dir/scoring/best_wer")"
