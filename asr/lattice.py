@@ -245,38 +245,56 @@ def best_paths(lat: Lattice, settings: list[tuple[float, float]]) -> list[BestPa
     bp = np.full((n, k), -1, dtype=np.int64)
     dst = a["nextstate"].astype(np.int64)
     src = lat.src.astype(np.int64)
-    arc_level = level[dst]
-    order = np.argsort(arc_level, kind="stable")
-    lv = arc_level[order]
-    cuts = np.flatnonzero(np.diff(lv)) + 1
-    for idx in np.split(order, cuts):
-        cand = best[src[idx]] + cost[idx]
-        d = dst[idx]
-        np.minimum.at(best, d, cand)
-        rows, cols = np.nonzero(cand <= best[d])
-        bp[d[rows], cols] = idx[rows]
+    # arcs sorted by (level of their destination, destination): per level, a contiguous run of
+    # destination groups, reduced with one minimum.reduceat
+    order = np.lexsort((dst, level[dst]))
+    lv, ds = level[dst][order], dst[order]
+    level_cuts = np.flatnonzero(np.diff(lv)) + 1
+    group_start = np.concatenate([[0], np.flatnonzero(np.diff(ds)) + 1])
+    bounds = np.concatenate([[0], level_cuts, [len(order)]])
+    gs_pos = np.searchsorted(group_start, bounds)
+    cost_o = cost[order]
+    src_o = src[order]
+    for li in range(len(bounds) - 1):
+        lo, hi = bounds[li], bounds[li + 1]
+        cand = best[src_o[lo:hi]] + cost_o[lo:hi]
+        starts = group_start[gs_pos[li]:gs_pos[li + 1]] - lo
+        mins = np.minimum.reduceat(cand, starts, axis=0)
+        dsts = ds[lo + starts]
+        best[dsts] = mins
+        sizes = np.diff(np.concatenate([starts, [hi - lo]]))
+        rows, cols = np.nonzero(cand <= np.repeat(mins, sizes, axis=0))
+        bp[ds[lo + rows], cols] = order[lo + rows]
     fin = lat.final.astype(np.float64)
     fcost = fin[:, 0:1] + fin[:, 1:2] * inv[None, :]
     total = best + fcost
-    out = []
-    for j in range(k):
-        s = int(np.argmin(total[:, j]))
-        c = float(total[s, j])
-        if not np.isfinite(c):
-            out.append(BestPath([], [], np.inf))
-            continue
-        words, tids = [], []
-        while s != lat.start or bp[s, j] >= 0:
-            ai = bp[s, j]
-            if ai < 0:
-                break
-            if a["olabel"][ai]:
-                words.append(int(a["olabel"][ai]))
-            if a["ilabel"][ai]:
-                tids.append(int(a["ilabel"][ai]))
-            s = int(src[ai])
-        out.append(BestPath(words[::-1], tids[::-1], c))
-    return out
+    ends = np.argmin(total, axis=0)
+    costs = total[ends, np.arange(k)]
+    # backtrace all settings at once (settings that have reached the start state idle)
+    ol, il = a["olabel"], a["ilabel"]
+    words: list[list[int]] = [[] for _ in range(k)]
+    tids: list[list[int]] = [[] for _ in range(k)]
+    cur = ends.copy()
+    cols = np.arange(k)
+    live = np.isfinite(costs)
+    steps_w, steps_t = [], []
+    while live.any():
+        ai = bp[cur, cols]
+        live &= ai >= 0
+        if not live.any():
+            break
+        aim = np.where(live, ai, 0)
+        steps_w.append(np.where(live, ol[aim], 0))
+        steps_t.append(np.where(live, il[aim], 0))
+        cur = np.where(live, src[aim], cur)
+    if steps_w:
+        W = np.stack(steps_w)[::-1]
+        T = np.stack(steps_t)[::-1]
+        for j in range(k):
+            words[j] = [int(x) for x in W[:, j] if x]
+            tids[j] = [int(x) for x in T[:, j] if x]
+    return [BestPath(words[j], tids[j], float(costs[j])) if np.isfinite(costs[j]) else BestPath([], [], np.inf)
+            for j in range(k)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -199,13 +199,14 @@ def test_decode_dir_end_to_end(graph_dir, tmp_path):
     assert info["rtf"] == pytest.approx(info["rtf_nn"] + info["rtf_search"], abs=3e-5)
     assert info["rtf_sweep"] > 0 and info["rtf_wall"] > 0 and info["nbest"] == 3 and info["nbest_s"] > 0
     assert info["model_name"] == "resnet22" and info["flops_per_frame"] > 0
-    # scoring + per-decode report on the decode dir (reference = what the decoder said for 2 of 3)
+    # scoring + per-decode report on the decode dir
     from asr import decode_report, score
 
     ref = tmp_path / "text"
-    ref.write_text("\n".join(hyp) + "\n")
+    ref.write_text("".join(f"{ln} yes\n" for ln in hyp))  # the decoder's words + one it did not say
     score.main(["--ref", str(ref), "--hyp", *map(str, sorted(out.glob("hyp*.txt"))), "--dir", str(out / "scoring")])
-    assert __import__("json").loads((out / "scoring" / "wer.json").read_text())["settings"]["hyp"]["err"] == 0
+    scored = __import__("json").loads((out / "scoring" / "wer.json").read_text())["settings"]["hyp"]
+    assert scored["err"] == scored["del"] == 3
     report = decode_report.build(out)
     assert "resnet22" in report and "FLOPs per output frame" in report and (out / "report.png").stat().st_size > 0
     assert (out / "wer.json").exists()
