@@ -1,33 +1,28 @@
-"""Decode a feature set with a trained acoustic model and an HCLG graph (Kaldi's lattice-faster decoder).
+"""Decode a feature set with a trained acoustic model and an HCLG graph.
 
     python -m asr.decode --model-dir exp/am_resnet22 --graph-dir exp/tri2/graph \
         --feats data/test_logmel --dir exp/am_resnet22/decode_test \
         [--acoustic-scale 0.1 --beam 13 --max-active 7000 --lattice-beam 8 --nj 2 \
-         --chunk-frames 512 --lm-weights 8 10 12 --word-ins-penalties 0.0 0.5]
+         --chunk-frames 512 --lm-weights 7 8 ... 17 --word-ins-penalties 0.0 0.5 1.0 \
+         --lexicon data/local/dict/lexicon.txt]
 
 Per utterance: CMVN'd features `(frames, 3*D)` -> `(3, frames, D)` -> the network in chunks of
 `--chunk-frames` output frames (each with the model's `(left, right)` context, edge frames
 replicated; exact because the model is time-unpadded) -> pseudo log-likelihoods
 `log_softmax(logits) - log(prior)` `(frames, num_pdfs)` -> scaled by the acoustic scale and
-expanded to transition-id columns (`DecodableCtc` reads column `tid - 1`) -> Kaldi's
-LatticeFasterDecoder (kaldi-hmm-gmm binding) -> best path.
+expanded to transition-id columns (`DecodableCtc` reads column `tid - 1`) -> search.
 
-Outputs in `--dir`:
-  hyp.txt                1-best word strings at `--acoustic-scale` (Kaldi text)
-  ali.ark, ali.scp       1-best transition-id alignments (int32 vectors, binary ark)
-  hyp_lmwt<W>_wip<P>.txt 1-best per LM weight W (acoustic scale 1/W) and insertion penalty P,
-                         when `--lm-weights` is given (one search per setting; the network
-                         runs once per utterance)
-  decode.json            options, counts, wall time split NN vs search, real-time factors
-  nbest.txt              with `--nbest N`: up to N distinct word sequences per utterance, keys
-                         `<utt>-1`..`<utt>-N` best first (as Kaldi's lattice-to-nbest names them)
-  nbest_cost.txt         their total costs (graph cost + scaled acoustic cost), Kaldi text table
-The lattice-faster binding returns the best path only, so the LM-weight sweep re-runs the search
-on the stored likelihoods instead of rescoring lattices. N-best lists come from a second search
-with kaldi-decoder's LatticeSimpleDecoder: its raw state-level lattice is projected on words and
-determinised in the tropical semiring (kaldifst has no lattice determinisation, so graph and
-acoustic costs are summed), and the N cheapest paths are its distinct word sequences.
-No `lat.ark` is written.
+Search: with a sweep of more than one (LM weight, penalty) setting (`--sweep lattice`, the
+default), kaldi-decoder's LatticeSimpleDecoder searches once and its raw lattice (graph and
+acoustic costs apart) is rescored for every setting (asr/lattice.py), as Kaldi's scoring does;
+with one setting, or `--sweep research`, kaldi-hmm-gmm's LatticeFasterDecoder gives the best path
+(one search per setting, each penalty a copy of HCLG).
+
+Outputs in `--dir` (docs/interfaces.md): hyp.txt, hyp_lmwt<W>_wip<P>.{txt,ctm}, hyp.ctm
+(with `--lexicon`), lat.ark + lat.scp (lattice mode), ali.ark/.scp, decode.json, with `--nbest N`
+nbest.txt/nbest_cost.txt (a second search; distinct word sequences of a tropical word lattice).
+The dir is locked while decoding; old outputs are removed first; utterances with NaN/inf
+features are skipped and named.
 """
 
 from __future__ import annotations
@@ -45,91 +40,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from asr.likelihoods import load_model, log_likelihoods, read_log_priors  # noqa: F401  (asr.decode API)
 from asr.utils import atomic_path, atomic_write_text, read_kaldi_map, setup_logging
 
 logger = logging.getLogger("asr.decode")
 
 FRAME_SHIFT_S = 0.01  # 10 ms frames (docs/interfaces.md)
-
-
-# ---------------------------------------------------------------------------------------------
-# Model, priors, likelihoods
-
-
-def load_model(model_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
-    """`final.pt` -> (model in eval mode, checkpoint dict without the state dict)."""
-    from asr.models import create_model
-
-    path = Path(model_dir) / "final.pt"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no trained model (run the training stage first)")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    for key in ("model_name", "model_kwargs", "state_dict", "num_pdfs"):
-        if key not in ckpt:
-            raise ValueError(f"{path}: checkpoint lacks '{key}'")
-    model = create_model(ckpt["model_name"], **ckpt["model_kwargs"])
-    model.load_state_dict(ckpt["state_dict"])
-    model.eval().to(device)
-    meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
-    return model, meta
-
-
-def read_log_priors(path: str | Path, num_pdfs: int, floor: float = 1e-8) -> np.ndarray:
-    """Kaldi text vector of pdf frame counts -> log priors `(num_pdfs,)` float32.
-
-    Priors are the counts normalised to sum 1, floored at `floor` (pdfs never seen in training
-    would otherwise get an infinite boost).
-    """
-    text = Path(path).read_text().replace("[", " ").replace("]", " ").split()
-    counts = np.asarray([float(x) for x in text], dtype=np.float64)
-    if counts.shape[0] != num_pdfs:
-        raise ValueError(f"{path}: {counts.shape[0]} pdf counts, but the model has {num_pdfs} outputs")
-    if counts.sum() <= 0:
-        raise ValueError(f"{path}: pdf counts sum to {counts.sum()}")
-    priors = np.maximum(counts / counts.sum(), floor)
-    return np.log(priors).astype(np.float32)
-
-
-def _padded_slice(x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-    """Frames [start, stop) of `(C, T, D)` with edge frames replicated outside [0, T)."""
-    idx = torch.arange(start, stop).clamp_(0, x.shape[1] - 1)
-    return x.index_select(1, idx)
-
-
-@torch.inference_mode()
-def log_likelihoods(model: torch.nn.Module, feats: np.ndarray | torch.Tensor, log_priors: np.ndarray | None,
-                    chunk_frames: int = 0, batch_chunks: int = 8) -> np.ndarray:
-    """Pseudo log-likelihoods `(frames, num_pdfs)` float32 of one utterance `(3, frames, bins)`.
-
-    `log_softmax(logits) - log_priors` (no prior subtraction if `log_priors` is None).
-    `chunk_frames` > 0 runs the network on chunks of that many output frames, `batch_chunks`
-    chunks per forward call (memory bounded by chunk size, not utterance length); 0 runs the
-    whole utterance at once. Both give the same numbers: the model is time-unpadded.
-    """
-    param = next(model.parameters())
-    x = torch.as_tensor(feats, dtype=param.dtype)
-    if x.dim() != 3:
-        raise ValueError(f"expected features (channels, frames, bins), got {tuple(x.shape)}")
-    left, right = (int(c) for c in model.context)
-    n = x.shape[1]
-    if chunk_frames <= 0 or chunk_frames > n:
-        chunk_frames = n
-    # Full chunks go in batches of `batch_chunks`; a shorter last chunk runs on its own. Frames
-    # outside the utterance are the edge frames replicated, as for the whole utterance.
-    full = list(range(0, n - chunk_frames + 1, chunk_frames))
-    groups = [(full[b : b + batch_chunks], chunk_frames) for b in range(0, len(full), batch_chunks)]
-    tail = len(full) * chunk_frames
-    if tail < n:
-        groups.append(([tail], n - tail))
-    outs = []
-    for group, size in groups:
-        batch = torch.stack([_padded_slice(x, s - left, s + size + right) for s in group]).to(param.device)
-        logp = torch.log_softmax(model(batch).float(), dim=-1).cpu()  # (len(group), size, num_pdfs)
-        outs.extend(logp.unbind(0))
-    out = torch.cat(outs).double().numpy()
-    if log_priors is not None:
-        out = out - log_priors[None, :]
-    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
