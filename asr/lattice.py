@@ -255,16 +255,17 @@ def best_paths(lat: Lattice, settings: list[tuple[float, float]]) -> list[BestPa
     gs_pos = np.searchsorted(group_start, bounds)
     cost_o = cost[order]
     src_o = src[order]
+    rel = [g - lo for g, lo in zip(np.split(group_start, gs_pos[1:-1]), bounds[:-1])]
     for li in range(len(bounds) - 1):
         lo, hi = bounds[li], bounds[li + 1]
-        cand = best[src_o[lo:hi]] + cost_o[lo:hi]
-        starts = group_start[gs_pos[li]:gs_pos[li + 1]] - lo
+        starts = rel[li]
+        cand = best[src_o[lo:hi]]
+        cand += cost_o[lo:hi]
         mins = np.minimum.reduceat(cand, starts, axis=0)
-        dsts = ds[lo + starts]
-        best[dsts] = mins
-        sizes = np.diff(np.concatenate([starts, [hi - lo]]))
-        rows, cols = np.nonzero(cand <= np.repeat(mins, sizes, axis=0))
-        bp[ds[lo + rows], cols] = order[lo + rows]
+        dl = ds[lo:hi]
+        best[dl[starts]] = mins
+        rows, cols = np.nonzero(cand <= best[dl])
+        bp[dl[rows], cols] = order[lo + rows]
     fin = lat.final.astype(np.float64)
     fcost = fin[:, 0:1] + fin[:, 1:2] * inv[None, :]
     total = best + fcost
@@ -373,3 +374,25 @@ def word_times(words: list[str], segs: list[tuple[int, int, int]], phone_names: 
         out.append((w, start, end - start))
         i = j + n
     return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m asr.lattice --lat-scp DIR/lat.scp --words-txt words.txt --lm-weight W --wip P`:
+    the best path of every stored lattice at that setting, as Kaldi text on stdout."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--lat-scp", required=True)
+    p.add_argument("--words-txt", required=True)
+    p.add_argument("--lm-weight", type=float, default=10.0)
+    p.add_argument("--wip", type=float, default=0.0)
+    a = p.parse_args(argv)
+    words = {int(i): w for w, i in (ln.split() for ln in Path(a.words_txt).read_text().splitlines() if ln.strip())}
+    for key, lat in read_lattices(a.lat_scp):
+        (best,) = best_paths(lat, [(a.lm_weight, a.wip)])
+        sys.stdout.write(f"{key} {' '.join(words[w] for w in best.words)}".rstrip() + "\n")
+
+
+if __name__ == "__main__":
+    main()

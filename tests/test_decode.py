@@ -268,6 +268,14 @@ def test_lattice_sweep_equals_research_sweep_and_lattices_read_back(graph_dir, t
         (best,) = L.best_paths(lat, [(10.0, 0.0)])  # acoustic scale 0.1
         assert [words[w] for w in best.words] == hyp[utt]
         assert best.tids == ali[utt].tolist()
+    # the command-line rescorer: LM weight 2, penalty 1 from the lattices = that setting's hypotheses
+    import subprocess
+    import sys
+
+    cli = subprocess.run([sys.executable, "-m", "asr.lattice", "--lat-scp", str(tmp_path / "lat" / "lat.scp"),
+                          "--words-txt", str(graph_dir / "words.txt"), "--lm-weight", "2", "--wip", "1"],
+                         capture_output=True, text=True, check=True)
+    assert cli.stdout == texts["hyp_lmwt2_wip1.txt"]
     # the stored bytes are an OpenFst lattice kaldifst reads
     import kaldifst
 
