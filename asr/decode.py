@@ -261,8 +261,9 @@ def _init_worker(cfg: DecodeConfig) -> None:
 def _decode_one(utt: str) -> dict:
     """Decode one utterance with the worker's model and graphs (set by `_init_worker`).
 
-    Returns words/alignment at the main setting, the sweep's words (and alignments for CTMs),
-    the lattice (lattice mode) and timings; `{"utt", "error"}` for features with NaN/inf."""
+    Returns words/alignment at the main setting and the sweep's words (and alignments for CTMs)
+    of the 1-best search, or in lattice mode the lattice (`lat` arrays, `lattice` bytes; the best
+    paths come from `sweep_lattices`), and timings; `{"utt", "error"}` for NaN/inf features."""
     from asr import lattice as L
     from asr.features import to_channels
 
@@ -276,16 +277,11 @@ def _decode_one(utt: str) -> dict:
     feats = to_channels(raw)
     ll = log_likelihoods(_W["model"], feats, _W["priors"], cfg.chunk_frames, cfg.batch_chunks)
     t1 = time.perf_counter()
-    sweep, sweep_ali, lat_bytes = {}, {}, None
-    if _W["lat"] is not None:
+    sweep, sweep_ali, lat_bytes, lat = {}, {}, None, None
+    if _W["lat"] is not None:  # the best paths of all settings: decode_dir, many lattices at once
         lat, ok = _W["lat"].decode(ll, cfg.acoustic_scale)
         t2 = time.perf_counter()
-        settings = cfg.settings()
-        paths = L.best_paths(lat, [(1.0 / cfg.acoustic_scale, 0.0)] + settings)
-        words, ali = paths[0].words, paths[0].tids
-        for (lmwt, p), path in zip(settings, paths[1:]):
-            sweep[setting_name(lmwt, p)] = path.words
-            sweep_ali[setting_name(lmwt, p)] = path.tids
+        words, ali = [], []
         lat_bytes = L.to_bytes(lat)
         t3 = time.perf_counter()
     else:
@@ -304,7 +300,27 @@ def _decode_one(utt: str) -> dict:
     t4 = time.perf_counter()
     return {"utt": utt, "words": words, "ali": ali, "ok": ok, "frames": int(ll.shape[0]),
             "nn_s": t1 - t0, "search_s": t2 - t1, "sweep_s": t3 - t2, "nbest_s": t4 - t3, "sweep": sweep,
-            "sweep_ali": sweep_ali, "nbest": nbest, "lattice": lat_bytes}
+            "sweep_ali": sweep_ali, "nbest": nbest, "lattice": lat_bytes, "lat": lat}
+
+
+def sweep_lattices(results: list[dict], cfg: DecodeConfig, batch: int = 64) -> None:
+    """Best paths of the main setting and every sweep setting from the results' lattices, `batch`
+    lattices per dynamic programme; fills `words`, `ali`, `sweep`, `sweep_ali` and adds the time
+    to each result's `sweep_s` (split evenly within a batch)."""
+    from asr import lattice as L
+
+    settings = cfg.settings()
+    names = [setting_name(w, p) for w, p in settings]
+    for b in range(0, len(results), batch):
+        group = results[b:b + batch]
+        t0 = time.perf_counter()
+        paths = L.best_paths_many([r.pop("lat") for r in group], [(1.0 / cfg.acoustic_scale, 0.0)] + settings)
+        share = (time.perf_counter() - t0) / len(group)
+        for r, ps in zip(group, paths):
+            r["words"], r["ali"] = ps[0].words, ps[0].tids
+            r["sweep"] = {n: p.words for n, p in zip(names, ps[1:])}
+            r["sweep_ali"] = {n: p.tids for n, p in zip(names, ps[1:])}
+            r["sweep_s"] += share
 
 
 def setting_name(lm_weight: float, wip: float) -> str:
@@ -455,8 +471,10 @@ def decode_dir(cfg: DecodeConfig, out_dir: str | Path, nj: int = 1) -> dict:
         with ctx.Pool(nj, initializer=_init_worker, initargs=(cfg,)) as pool:
             for r in tqdm(pool.imap_unordered(_decode_one, utts), total=len(utts), desc="decode", unit="utt"):
                 results[r["utt"]] = r
-    wall = time.perf_counter() - t0
     skipped = {u: r["error"] for u, r in sorted(results.items()) if "error" in r}
+    if cfg.use_lattice():
+        sweep_lattices([r for u, r in sorted(results.items()) if u not in skipped], cfg)
+    wall = time.perf_counter() - t0
     for u, e in skipped.items():
         logger.error("utterance '%s' of %s skipped: %s", u, cfg.feats, e)
     if len(skipped) == len(results):

@@ -194,6 +194,40 @@ def read_lattices(scp_path: str | Path):
 # Best paths
 
 
+def _arc_levels(src: np.ndarray, dst: np.ndarray, n: int) -> np.ndarray:
+    """Level of each state (longest arc count from a source state), layer by layer (Kahn's
+    algorithm, one numpy step per layer); a cycle is an error."""
+    indeg = np.bincount(dst, minlength=n)
+    level = np.zeros(n, dtype=np.int64)
+    frontier = np.flatnonzero(indeg == 0)
+    in_front = np.zeros(n, dtype=bool)
+    done = 0
+    depth = 0
+    order = np.argsort(src, kind="stable")
+    src_sorted = src[order]
+    while frontier.size:
+        done += frontier.size
+        level[frontier] = depth
+        lo = np.searchsorted(src_sorted, frontier, side="left")
+        hi = np.searchsorted(src_sorted, frontier, side="right")
+        sel = order[np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)])] if frontier.size < 64 else \
+            np.flatnonzero(_mark(in_front, frontier)[src])
+        d = dst[sel]
+        np.subtract.at(indeg, d, 1)
+        cand = np.unique(d)
+        frontier = cand[indeg[cand] == 0]
+        depth += 1
+    if done != n:
+        raise ValueError("lattice has a cycle")
+    return level
+
+
+def _mark(buf: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    buf[:] = False
+    buf[idx] = True
+    return buf
+
+
 def _levels(lat: Lattice) -> tuple[np.ndarray, np.ndarray]:
     """Topological order of the states and each state's level (longest arc count from a source)."""
     n = lat.num_states
@@ -229,22 +263,34 @@ class BestPath:
 
 def best_paths(lat: Lattice, settings: list[tuple[float, float]]) -> list[BestPath]:
     """Best path for each (LM weight, insertion penalty); all settings in one pass."""
+    return best_paths_many([lat], settings)[0]
+
+
+def best_paths_many(lats: list[Lattice], settings: list[tuple[float, float]]) -> list[list[BestPath]]:
+    """`best_paths` of several lattices at once: their states side by side in one dynamic
+    programme, level by level (one numpy step per level for all lattices and settings)."""
     k = len(settings)
-    if lat.num_states == 0 or k == 0:
-        return [BestPath([], [], np.inf) for _ in settings]
+    out: list[list[BestPath]] = [[BestPath([], [], np.inf) for _ in settings] for _ in lats]
+    keep = [i for i, lat in enumerate(lats) if lat.num_states > 0]
+    if not keep or k == 0:
+        return out
     inv = np.asarray([1.0 / w for w, _ in settings])
     wip = np.asarray([p for _, p in settings])
-    a = lat.arcs
+    offs = np.cumsum([0] + [lats[i].num_states for i in keep])
+    a = np.concatenate([lats[i].arcs for i in keep])
+    src = np.concatenate([lats[i].src.astype(np.int64) + o for i, o in zip(keep, offs)])
+    dst = a["nextstate"].astype(np.int64) + np.repeat(offs[:-1], [len(lats[i].arcs) for i in keep])
+    n = int(offs[-1])
+    level = _arc_levels(src, dst, n)
+    starts_all = np.asarray([lats[i].start + o for i, o in zip(keep, offs)])
+    fin = np.concatenate([lats[i].final for i in keep]).astype(np.float64)
+    n = int(offs[-1])
     isword = (a["olabel"] != 0).astype(np.float64)
     cost = a["graph"].astype(np.float64)[:, None] + isword[:, None] * wip[None, :] \
         + a["acoustic"].astype(np.float64)[:, None] * inv[None, :]
-    _, level = _levels(lat)
-    n = lat.num_states
     best = np.full((n, k), np.inf)
-    best[lat.start] = 0.0
+    best[starts_all] = 0.0
     bp = np.full((n, k), -1, dtype=np.int64)
-    dst = a["nextstate"].astype(np.int64)
-    src = lat.src.astype(np.int64)
     # arcs sorted by (level of their destination, destination): per level, a contiguous run of
     # destination groups, reduced with one minimum.reduceat
     order = np.lexsort((dst, level[dst]))
@@ -266,18 +312,14 @@ def best_paths(lat: Lattice, settings: list[tuple[float, float]]) -> list[BestPa
         best[dl[starts]] = mins
         rows, cols = np.nonzero(cand <= best[dl])
         bp[dl[rows], cols] = order[lo + rows]
-    fin = lat.final.astype(np.float64)
-    fcost = fin[:, 0:1] + fin[:, 1:2] * inv[None, :]
-    total = best + fcost
-    ends = np.argmin(total, axis=0)
-    costs = total[ends, np.arange(k)]
-    # backtrace all settings at once (settings that have reached the start state idle)
+    total = best + fin[:, 0:1] + fin[:, 1:2] * inv[None, :]
+    ends = np.stack([offs[m] + np.argmin(total[offs[m]:offs[m + 1]], axis=0) for m in range(len(keep))])  # (L, K)
+    costs = total[ends, np.arange(k)[None, :]]
+    # backtrace every (lattice, setting) at once; finished ones idle
+    cur = ends.reshape(-1)
+    cols = np.tile(np.arange(k), len(keep))
+    live = np.isfinite(costs.reshape(-1))
     ol, il = a["olabel"], a["ilabel"]
-    words: list[list[int]] = [[] for _ in range(k)]
-    tids: list[list[int]] = [[] for _ in range(k)]
-    cur = ends.copy()
-    cols = np.arange(k)
-    live = np.isfinite(costs)
     steps_w, steps_t = [], []
     while live.any():
         ai = bp[cur, cols]
@@ -288,14 +330,16 @@ def best_paths(lat: Lattice, settings: list[tuple[float, float]]) -> list[BestPa
         steps_w.append(np.where(live, ol[aim], 0))
         steps_t.append(np.where(live, il[aim], 0))
         cur = np.where(live, src[aim], cur)
-    if steps_w:
-        W = np.stack(steps_w)[::-1]
-        T = np.stack(steps_t)[::-1]
+    W = np.stack(steps_w)[::-1] if steps_w else np.zeros((0, len(cols)), dtype=np.int32)
+    T = np.stack(steps_t)[::-1] if steps_t else np.zeros((0, len(cols)), dtype=np.int32)
+    flat_costs = costs.reshape(-1)
+    for m, i in enumerate(keep):
         for j in range(k):
-            words[j] = [int(x) for x in W[:, j] if x]
-            tids[j] = [int(x) for x in T[:, j] if x]
-    return [BestPath(words[j], tids[j], float(costs[j])) if np.isfinite(costs[j]) else BestPath([], [], np.inf)
-            for j in range(k)]
+            c = m * k + j
+            if np.isfinite(flat_costs[c]):
+                wc, tc = W[:, c], T[:, c]
+                out[i][j] = BestPath(wc[wc != 0].tolist(), tc[tc != 0].tolist(), float(flat_costs[c]))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
