@@ -548,7 +548,8 @@ def decode_dir(cfg: DecodeConfig, out_dir: str | Path, nj: int = 1) -> dict:
         "rtf": per_audio_s(nn_s + search_s), "rtf_nn": per_audio_s(nn_s), "rtf_search": per_audio_s(search_s),
         "rtf_sweep": per_audio_s(sweep_s), "rtf_wall": per_audio_s(wall),
         "sweep_mode": "lattice" if cfg.use_lattice() else "research", "lexicon": cfg.lexicon,
-        "lattice_bytes": lattice_bytes, "lattice_bytes_per_audio_s": round(lattice_bytes / audio_s, 1) if audio_s else None,
+        "lattice_bytes": lattice_bytes,
+        "lattice_bytes_per_audio_s": round(lattice_bytes / audio_s, 1) if audio_s else None,
         "skipped_utts": skipped, "num_skipped": len(skipped),
         "not_final_utts": not_final, "torch_threads": 1 if nj > 1 else torch.get_num_threads(),
         "note": "rtf = one decoding pass (network + search at the main setting; in lattice mode the "

@@ -41,7 +41,8 @@ KALDI_WIPS = [0.0, 0.5, 1.0]
 
 
 def _cfg(a, **over) -> D.DecodeConfig:
-    opts = D.SearchOptions(over.pop("beam", a.beam), a.max_active, a.min_active, over.pop("lattice_beam", a.lattice_beam))
+    opts = D.SearchOptions(over.pop("beam", a.beam), a.max_active, a.min_active,
+                           over.pop("lattice_beam", a.lattice_beam))
     return D.DecodeConfig(a.model_dir, a.graph_dir, a.feats, a.acoustic_scale, opts, a.chunk_frames, a.batch_chunks,
                           lexicon=a.lexicon, **over)
 

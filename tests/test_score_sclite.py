@@ -58,7 +58,7 @@ def test_random_utterances_match_sclite_exactly():
         pairs = kaldialign.align(refs[k].split(), hyps[k].split(), "*", sclite_mode=True)
         n_sub = sum(1 for r, h in pairs if r != "*" and h != "*" and r != h)
         other += n_sub != theirs[k][1]
-    assert other > 20, "too few tie-sensitive utterances to test the tie rule"
+    assert other >= 10, "too few tie-sensitive utterances to test the tie rule"  # 21 with this seed
 
 
 def test_optional_words_fragments_and_alternatives_match_sclite():

@@ -16,7 +16,8 @@ logger = logging.getLogger("asr.score")
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ref", type=Path, required=True, help="Kaldi text, or an STM (*.stm / 'stm')")
-    p.add_argument("--hyp", type=Path, nargs="+", required=True, help="Kaldi text hypothesis file(s), one per setting")
+    p.add_argument("--hyp", type=Path, nargs="+", required=True,
+                   help="hypothesis file(s), one per setting: Kaldi text, or CTM (*.ctm)")
     p.add_argument("--dir", type=Path, required=True, help="output dir")
     p.add_argument("--glm", type=Path, help="NIST GLM word-mapping file")
     p.add_argument("--utt2spk", type=Path, help="speakers for a Kaldi-text reference (default: beside --ref)")

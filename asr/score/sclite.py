@@ -96,7 +96,8 @@ def run_sclite(ref: Path, hyp: Path, out_dir: Path, name: str, stm: bool) -> Pat
     return out_dir / f"{name}.sys"
 
 
-_SUM_RE = re.compile(r"\|\s*Sum(?:/Avg)?\s*\|\s*(?P<snt>\d+)\s+(?P<wrd>\d+)\s*\|\s*(?P<c>\d+)\s+(?P<s>\d+)\s+(?P<d>\d+)\s+"
+_SUM_RE = re.compile(r"\|\s*Sum(?:/Avg)?\s*\|\s*(?P<snt>\d+)\s+(?P<wrd>\d+)\s*\|"
+                     r"\s*(?P<c>\d+)\s+(?P<s>\d+)\s+(?P<d>\d+)\s+"
                      r"(?P<i>\d+)\s+(?P<e>\d+)")
 
 
@@ -120,7 +121,8 @@ def score_with_sclite(ref: Path, hyps: list[Path], out_dir: Path, glm: Path | No
         r, h = ref, hyp
         if stm and glm is not None:  # hubscr.pl's Hub5 English filters (GLM, hyphens) on both sides
             csrfilt = find_tool("csrfilt.sh")
-            for src, dst, fmt, purpose in ((ref, d / "stm.filt", "stm", "ref"), (hyp, d / "hyp.ctm.filt", "ctm", "hyp")):
+            for src, dst, fmt, purpose in ((ref, d / "stm.filt", "stm", "ref"),
+                                           (hyp, d / "hyp.ctm.filt", "ctm", "hyp")):
                 with open(src) as fi, open(dst, "w") as fo:
                     subprocess.run([csrfilt, "-s", "-i", fmt, "-t", purpose, "-dh", str(glm)], stdin=fi, stdout=fo,
                                    check=True)
