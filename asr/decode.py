@@ -20,7 +20,8 @@ with one setting, or `--sweep research`, kaldi-hmm-gmm's LatticeFasterDecoder gi
 
 Outputs in `--dir` (docs/interfaces.md): hyp.txt, hyp_lmwt<W>_wip<P>.{txt,ctm}, hyp.ctm
 (with `--lexicon`), lat.ark + lat.scp (lattice mode), ali.ark/.scp, decode.json, with `--nbest N`
-nbest.txt/nbest_cost.txt (a second search; distinct word sequences of a tropical word lattice).
+nbest.txt/nbest_cost.txt (distinct word sequences of a tropical word lattice: from the lattice
+search's own lattice in lattice mode, else from a second search).
 The dir is locked while decoding; old outputs are removed first; utterances with NaN/inf
 features are skipped and named.
 """
@@ -132,6 +133,12 @@ class NbestSearcher:
         mat = np.ascontiguousarray(acoustic_scale * pdf_scores[:, self.tid2pdf], dtype=np.float32)
         self.decoder.decode(self.kd.DecodableCtc(mat))
         ok, lat = self.decoder.get_raw_lattice()
+        return self.from_lattice(lat)
+
+    def from_lattice(self, lat) -> list[tuple[list[int], float]]:
+        """N best distinct word sequences of a raw `kaldifst.Lattice` (costs as decoded)."""
+        import kaldifst
+
         if lat.num_states == 0:
             return []
         acceptor = word_acceptor(lat)
@@ -164,6 +171,7 @@ class LatticeSearcher:
         mat = np.ascontiguousarray(acoustic_scale * pdf_scores[:, self.tid2pdf], dtype=np.float32)
         self.decoder.decode(self.kd.DecodableCtc(mat))
         ok, lat = self.decoder.get_raw_lattice()
+        self.last = lat  # the decoder's own lattice (scaled acoustics), e.g. for n-best lists
         return L.from_kaldifst(lat, acoustic_scale, self.scratch), bool(ok)
 
 
@@ -296,7 +304,12 @@ def _decode_one(utt: str) -> dict:
                 else:
                     sweep[name], sweep_ali[name], _ = _W["searchers"][p].decode(ll, 1.0 / lmwt, utt)
         t3 = time.perf_counter()
-    nbest = _W["nbest"].decode(ll, cfg.acoustic_scale) if _W["nbest"] is not None else []
+    if _W["nbest"] is None:
+        nbest = []
+    elif _W["lat"] is not None:  # the same search's lattice: no second search
+        nbest = _W["nbest"].from_lattice(_W["lat"].last)
+    else:
+        nbest = _W["nbest"].decode(ll, cfg.acoustic_scale)
     t4 = time.perf_counter()
     return {"utt": utt, "words": words, "ali": ali, "ok": ok, "frames": int(ll.shape[0]),
             "nn_s": t1 - t0, "search_s": t2 - t1, "sweep_s": t3 - t2, "nbest_s": t4 - t3, "sweep": sweep,
