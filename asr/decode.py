@@ -1,33 +1,29 @@
-"""Decode a feature set with a trained acoustic model and an HCLG graph (Kaldi's lattice-faster decoder).
+"""Decode a feature set with a trained acoustic model and an HCLG graph.
 
     python -m asr.decode --model-dir exp/am_resnet22 --graph-dir exp/tri2/graph \
         --feats data/test_logmel --dir exp/am_resnet22/decode_test \
         [--acoustic-scale 0.1 --beam 13 --max-active 7000 --lattice-beam 8 --nj 2 \
-         --chunk-frames 512 --lm-weights 8 10 12 --word-ins-penalties 0.0 0.5]
+         --chunk-frames 512 --lm-weights 7 8 ... 17 --word-ins-penalties 0.0 0.5 1.0 \
+         --lexicon data/local/dict/lexicon.txt]
 
 Per utterance: CMVN'd features `(frames, 3*D)` -> `(3, frames, D)` -> the network in chunks of
 `--chunk-frames` output frames (each with the model's `(left, right)` context, edge frames
 replicated; exact because the model is time-unpadded) -> pseudo log-likelihoods
 `log_softmax(logits) - log(prior)` `(frames, num_pdfs)` -> scaled by the acoustic scale and
-expanded to transition-id columns (`DecodableCtc` reads column `tid - 1`) -> Kaldi's
-LatticeFasterDecoder (kaldi-hmm-gmm binding) -> best path.
+expanded to transition-id columns (`DecodableCtc` reads column `tid - 1`) -> search.
 
-Outputs in `--dir`:
-  hyp.txt                1-best word strings at `--acoustic-scale` (Kaldi text)
-  ali.ark, ali.scp       1-best transition-id alignments (int32 vectors, binary ark)
-  hyp_lmwt<W>_wip<P>.txt 1-best per LM weight W (acoustic scale 1/W) and insertion penalty P,
-                         when `--lm-weights` is given (one search per setting; the network
-                         runs once per utterance)
-  decode.json            options, counts, wall time split NN vs search, real-time factors
-  nbest.txt              with `--nbest N`: up to N distinct word sequences per utterance, keys
-                         `<utt>-1`..`<utt>-N` best first (as Kaldi's lattice-to-nbest names them)
-  nbest_cost.txt         their total costs (graph cost + scaled acoustic cost), Kaldi text table
-The lattice-faster binding returns the best path only, so the LM-weight sweep re-runs the search
-on the stored likelihoods instead of rescoring lattices. N-best lists come from a second search
-with kaldi-decoder's LatticeSimpleDecoder: its raw state-level lattice is projected on words and
-determinised in the tropical semiring (kaldifst has no lattice determinisation, so graph and
-acoustic costs are summed), and the N cheapest paths are its distinct word sequences.
-No `lat.ark` is written.
+Search: with a sweep of more than one (LM weight, penalty) setting (`--sweep lattice`, the
+default), kaldi-decoder's LatticeSimpleDecoder searches once and its raw lattice (graph and
+acoustic costs apart) is rescored for every setting (asr/lattice.py), as Kaldi's scoring does;
+with one setting, or `--sweep research`, kaldi-hmm-gmm's LatticeFasterDecoder gives the best path
+(one search per setting, each penalty a copy of HCLG).
+
+Outputs in `--dir` (docs/interfaces.md): hyp.txt, hyp_lmwt<W>_wip<P>.{txt,ctm}, hyp.ctm
+(with `--lexicon`), lat.ark + lat.scp (lattice mode), ali.ark/.scp, decode.json, with `--nbest N`
+nbest.txt/nbest_cost.txt (distinct word sequences of a tropical word lattice: from the lattice
+search's own lattice in lattice mode, else from a second search).
+The dir is locked while decoding; old outputs are removed first; utterances with NaN/inf
+features are skipped and named.
 """
 
 from __future__ import annotations
@@ -45,91 +41,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from asr.likelihoods import load_model, log_likelihoods, read_log_priors  # noqa: F401  (asr.decode API)
 from asr.utils import atomic_path, atomic_write_text, read_kaldi_map, setup_logging
 
 logger = logging.getLogger("asr.decode")
 
 FRAME_SHIFT_S = 0.01  # 10 ms frames (docs/interfaces.md)
-
-
-# ---------------------------------------------------------------------------------------------
-# Model, priors, likelihoods
-
-
-def load_model(model_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
-    """`final.pt` -> (model in eval mode, checkpoint dict without the state dict)."""
-    from asr.models import create_model
-
-    path = Path(model_dir) / "final.pt"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no trained model (run the training stage first)")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    for key in ("model_name", "model_kwargs", "state_dict", "num_pdfs"):
-        if key not in ckpt:
-            raise ValueError(f"{path}: checkpoint lacks '{key}'")
-    model = create_model(ckpt["model_name"], **ckpt["model_kwargs"])
-    model.load_state_dict(ckpt["state_dict"])
-    model.eval().to(device)
-    meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
-    return model, meta
-
-
-def read_log_priors(path: str | Path, num_pdfs: int, floor: float = 1e-8) -> np.ndarray:
-    """Kaldi text vector of pdf frame counts -> log priors `(num_pdfs,)` float32.
-
-    Priors are the counts normalised to sum 1, floored at `floor` (pdfs never seen in training
-    would otherwise get an infinite boost).
-    """
-    text = Path(path).read_text().replace("[", " ").replace("]", " ").split()
-    counts = np.asarray([float(x) for x in text], dtype=np.float64)
-    if counts.shape[0] != num_pdfs:
-        raise ValueError(f"{path}: {counts.shape[0]} pdf counts, but the model has {num_pdfs} outputs")
-    if counts.sum() <= 0:
-        raise ValueError(f"{path}: pdf counts sum to {counts.sum()}")
-    priors = np.maximum(counts / counts.sum(), floor)
-    return np.log(priors).astype(np.float32)
-
-
-def _padded_slice(x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-    """Frames [start, stop) of `(C, T, D)` with edge frames replicated outside [0, T)."""
-    idx = torch.arange(start, stop).clamp_(0, x.shape[1] - 1)
-    return x.index_select(1, idx)
-
-
-@torch.inference_mode()
-def log_likelihoods(model: torch.nn.Module, feats: np.ndarray | torch.Tensor, log_priors: np.ndarray | None,
-                    chunk_frames: int = 0, batch_chunks: int = 8) -> np.ndarray:
-    """Pseudo log-likelihoods `(frames, num_pdfs)` float32 of one utterance `(3, frames, bins)`.
-
-    `log_softmax(logits) - log_priors` (no prior subtraction if `log_priors` is None).
-    `chunk_frames` > 0 runs the network on chunks of that many output frames, `batch_chunks`
-    chunks per forward call (memory bounded by chunk size, not utterance length); 0 runs the
-    whole utterance at once. Both give the same numbers: the model is time-unpadded.
-    """
-    param = next(model.parameters())
-    x = torch.as_tensor(feats, dtype=param.dtype)
-    if x.dim() != 3:
-        raise ValueError(f"expected features (channels, frames, bins), got {tuple(x.shape)}")
-    left, right = (int(c) for c in model.context)
-    n = x.shape[1]
-    if chunk_frames <= 0 or chunk_frames > n:
-        chunk_frames = n
-    # Full chunks go in batches of `batch_chunks`; a shorter last chunk runs on its own. Frames
-    # outside the utterance are the edge frames replicated, as for the whole utterance.
-    full = list(range(0, n - chunk_frames + 1, chunk_frames))
-    groups = [(full[b : b + batch_chunks], chunk_frames) for b in range(0, len(full), batch_chunks)]
-    tail = len(full) * chunk_frames
-    if tail < n:
-        groups.append(([tail], n - tail))
-    outs = []
-    for group, size in groups:
-        batch = torch.stack([_padded_slice(x, s - left, s + size + right) for s in group]).to(param.device)
-        logp = torch.log_softmax(model(batch).float(), dim=-1).cpu()  # (len(group), size, num_pdfs)
-        outs.extend(logp.unbind(0))
-    out = torch.cat(outs).double().numpy()
-    if log_priors is not None:
-        out = out - log_priors[None, :]
-    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,6 +133,12 @@ class NbestSearcher:
         mat = np.ascontiguousarray(acoustic_scale * pdf_scores[:, self.tid2pdf], dtype=np.float32)
         self.decoder.decode(self.kd.DecodableCtc(mat))
         ok, lat = self.decoder.get_raw_lattice()
+        return self.from_lattice(lat)
+
+    def from_lattice(self, lat) -> list[tuple[list[int], float]]:
+        """N best distinct word sequences of a raw `kaldifst.Lattice` (costs as decoded)."""
+        import kaldifst
+
         if lat.num_states == 0:
             return []
         acceptor = word_acceptor(lat)
@@ -226,6 +149,30 @@ class NbestSearcher:
             _, _, word_ids, weight = kaldifst.get_linear_symbol_sequence(path)
             out.append((list(word_ids), float(weight.value)))
         return out
+
+
+class LatticeSearcher:
+    """One LatticeSimpleDecoder search per utterance -> raw lattice (acoustic costs unscaled)."""
+
+    def __init__(self, hclg, tid2pdf: np.ndarray, opts: SearchOptions, scratch: Path):
+        import kaldi_decoder as kd
+
+        self.kd = kd
+        cfg = kd.LatticeSimpleDecoderConfig()
+        cfg.beam, cfg.lattice_beam = opts.beam, opts.lattice_beam
+        self.decoder = kd.LatticeSimpleDecoder(hclg, cfg)
+        self.tid2pdf = tid2pdf
+        self.scratch = scratch
+
+    def decode(self, pdf_scores: np.ndarray, acoustic_scale: float):
+        """`(frames, num_pdfs)` log-likelihoods -> (asr.lattice.Lattice, reached a final state)."""
+        from asr import lattice as L
+
+        mat = np.ascontiguousarray(acoustic_scale * pdf_scores[:, self.tid2pdf], dtype=np.float32)
+        self.decoder.decode(self.kd.DecodableCtc(mat))
+        ok, lat = self.decoder.get_raw_lattice()
+        self.last = lat  # the decoder's own lattice (scaled acoustics), e.g. for n-best lists
+        return L.from_kaldifst(lat, acoustic_scale, self.scratch), bool(ok)
 
 
 def word_acceptor(lat):
@@ -277,6 +224,16 @@ class DecodeConfig:
     cmvn: bool = True
     device: str = "cpu"
     nbest: int = 0
+    sweep: str = "lattice"  # lattice: one lattice search, sweep by rescoring; research: one search per setting
+    lexicon: str | None = None  # Kaldi lexicon for CTM word times (no CTM without it)
+
+    def settings(self) -> list[tuple[float, float]]:
+        """(LM weight, insertion penalty) of the sweep."""
+        return [(w, p) for w in self.lm_weights for p in self.word_ins_penalties]
+
+    def use_lattice(self) -> bool:
+        """Lattice search when there is a sweep to rescore (a single setting keeps the faster 1-best search)."""
+        return self.sweep == "lattice" and len(self.settings()) > 1
 
 
 _W: dict = {}  # per-process state (model, graphs, reader), set by _init_worker
@@ -294,37 +251,89 @@ def _init_worker(cfg: DecodeConfig) -> None:
     graph = load_graph(cfg.graph_dir)
     hclg, tm = graph.hclg, graph.transition_model
     searchers = {0.0: Searcher(hclg, tm, cfg.search)}
-    for p in cfg.word_ins_penalties:
-        if cfg.lm_weights and p not in searchers:
-            searchers[p] = Searcher(add_word_penalty(hclg, p), tm, cfg.search)
-    nbest = NbestSearcher(hclg, searchers[0.0].tid2pdf, cfg.search, cfg.nbest) if cfg.nbest > 0 else None
-    _W.update(model=model, searchers=searchers, nbest=nbest, cfg=cfg,
+    if not cfg.use_lattice():
+        for p in cfg.word_ins_penalties:
+            if cfg.lm_weights and p not in searchers:
+                searchers[p] = Searcher(add_word_penalty(hclg, p), tm, cfg.search)
+    tid2pdf = searchers[0.0].tid2pdf
+    nbest = NbestSearcher(hclg, tid2pdf, cfg.search, cfg.nbest) if cfg.nbest > 0 else None
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="asr_decode_")) / "lat.fst"
+    lat = LatticeSearcher(hclg, tid2pdf, cfg.search, scratch) if cfg.use_lattice() else None
+    _W.update(model=model, searchers=searchers, nbest=nbest, cfg=cfg, lat=lat,
               priors=read_log_priors(Path(cfg.model_dir) / "pdf_counts", int(meta["num_pdfs"]), cfg.prior_floor),
               reader=FeatureReader(cfg.feats, cmvn=cfg.cmvn))
 
 
 def _decode_one(utt: str) -> dict:
+    """Decode one utterance with the worker's model and graphs (set by `_init_worker`).
+
+    Returns words/alignment at the main setting and the sweep's words (and alignments for CTMs)
+    of the 1-best search, or in lattice mode the lattice (`lat` arrays, `lattice` bytes; the best
+    paths come from `sweep_lattices`), and timings; `{"utt", "error"}` for NaN/inf features."""
+    from asr import lattice as L
     from asr.features import to_channels
 
     cfg: DecodeConfig = _W["cfg"]
     t0 = time.perf_counter()
-    feats = to_channels(_W["reader"][utt])
+    raw = _W["reader"][utt]
+    bad = ~np.isfinite(raw).all(axis=1)
+    if bad.any():
+        return {"utt": utt, "error": f"{int(bad.sum())} feature row(s) with NaN/inf, first at frame "
+                                     f"{int(np.flatnonzero(bad)[0])}"}
+    feats = to_channels(raw)
     ll = log_likelihoods(_W["model"], feats, _W["priors"], cfg.chunk_frames, cfg.batch_chunks)
     t1 = time.perf_counter()
-    words, ali, ok = _W["searchers"][0.0].decode(ll, cfg.acoustic_scale, utt)
-    t2 = time.perf_counter()
-    sweep = {}
-    for lmwt in cfg.lm_weights:
-        for p in cfg.word_ins_penalties:
-            same_as_main = p == 0.0 and math.isclose(lmwt * cfg.acoustic_scale, 1.0)
-            sweep[setting_name(lmwt, p)] = words if same_as_main else \
-                _W["searchers"][p].decode(ll, 1.0 / lmwt, utt)[0]
-    t3 = time.perf_counter()
-    nbest = _W["nbest"].decode(ll, cfg.acoustic_scale) if _W["nbest"] is not None else []
+    sweep, sweep_ali, lat_bytes, lat = {}, {}, None, None
+    if _W["lat"] is not None:  # the best paths of all settings: decode_dir, many lattices at once
+        lat, ok = _W["lat"].decode(ll, cfg.acoustic_scale)
+        t2 = time.perf_counter()
+        words, ali = [], []
+        lat_bytes = L.to_bytes(lat)
+        t3 = time.perf_counter()
+    else:
+        words, ali, ok = _W["searchers"][0.0].decode(ll, cfg.acoustic_scale, utt)
+        t2 = time.perf_counter()
+        for lmwt in cfg.lm_weights:
+            for p in cfg.word_ins_penalties:
+                same_as_main = p == 0.0 and math.isclose(lmwt * cfg.acoustic_scale, 1.0)
+                name = setting_name(lmwt, p)
+                if same_as_main:
+                    sweep[name], sweep_ali[name] = words, ali
+                else:
+                    sweep[name], sweep_ali[name], _ = _W["searchers"][p].decode(ll, 1.0 / lmwt, utt)
+        t3 = time.perf_counter()
+    if _W["nbest"] is None:
+        nbest = []
+    elif _W["lat"] is not None:  # the same search's lattice: no second search
+        nbest = _W["nbest"].from_lattice(_W["lat"].last)
+    else:
+        nbest = _W["nbest"].decode(ll, cfg.acoustic_scale)
     t4 = time.perf_counter()
     return {"utt": utt, "words": words, "ali": ali, "ok": ok, "frames": int(ll.shape[0]),
             "nn_s": t1 - t0, "search_s": t2 - t1, "sweep_s": t3 - t2, "nbest_s": t4 - t3, "sweep": sweep,
-            "nbest": nbest}
+            "sweep_ali": sweep_ali, "nbest": nbest, "lattice": lat_bytes, "lat": lat}
+
+
+def sweep_lattices(results: list[dict], cfg: DecodeConfig, batch: int = 64) -> None:
+    """Best paths of the main setting and every sweep setting from the results' lattices, `batch`
+    lattices per dynamic programme; fills `words`, `ali`, `sweep`, `sweep_ali` and adds the time
+    to each result's `sweep_s` (split evenly within a batch)."""
+    from asr import lattice as L
+
+    settings = cfg.settings()
+    names = [setting_name(w, p) for w, p in settings]
+    for b in range(0, len(results), batch):
+        group = results[b:b + batch]
+        t0 = time.perf_counter()
+        paths = L.best_paths_many([r.pop("lat") for r in group], [(1.0 / cfg.acoustic_scale, 0.0)] + settings)
+        share = (time.perf_counter() - t0) / len(group)
+        for r, ps in zip(group, paths):
+            r["words"], r["ali"] = ps[0].words, ps[0].tids
+            r["sweep"] = {n: p.words for n, p in zip(names, ps[1:])}
+            r["sweep_ali"] = {n: p.tids for n, p in zip(names, ps[1:])}
+            r["sweep_s"] += share
 
 
 def setting_name(lm_weight: float, wip: float) -> str:
@@ -347,6 +356,8 @@ def _check_inputs(cfg: DecodeConfig) -> tuple[dict[int, str], list[str], dict]:
         raise ValueError(f"{model_dir}/final.pt: num_pdfs {meta['num_pdfs']} != model output size {model.num_classes}")
     read_log_priors(model_dir / "pdf_counts", int(meta["num_pdfs"]), cfg.prior_floor)
     reader = FeatureReader(cfg.feats, cmvn=cfg.cmvn)
+    if not list(reader.utt_ids):
+        raise ValueError(f"{cfg.feats}/feats.scp: no utterances to decode")
     bins = getattr(model, "in_bins", None)
     if bins is not None and reader.dim != 3 * bins:
         raise ValueError(f"{cfg.feats}: features have dim {reader.dim}, the model expects 3 x {bins} "
@@ -370,18 +381,97 @@ def _check_inputs(cfg: DecodeConfig) -> tuple[dict[int, str], list[str], dict]:
     return words, utts, info
 
 
+OUTPUTS = ("hyp.txt", "hyp_*.txt", "hyp*.ctm", "ali.ark", "ali.scp", "lat.ark", "lat.scp", "nbest.txt",
+           "nbest_cost.txt", "decode.json", "wer.json", "report.md", "report.png", ".done", ".done_score")
+
+
+def lock_decode_dir(out: Path):
+    """Exclusive lock on `<out>/.lock` held by the returned open file (the OS frees it when the
+    process ends, also on a kill): a second decode into the same dir fails at once."""
+    import fcntl
+
+    f = open(out / ".lock", "a")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise RuntimeError(f"{out}: another decode is writing this dir (it holds {out / '.lock'}); "
+                           f"wait for it or stop it, or decode into another --dir") from None
+    return f
+
+
+def remove_previous_outputs(out_dir: Path) -> list[str]:
+    """Delete every output a previous decode (and its scoring) left in `out_dir`; returns their names."""
+    import shutil
+
+    gone = []
+    for pattern in OUTPUTS:
+        for f in out_dir.glob(pattern):
+            f.unlink()
+            gone.append(f.name)
+    for f in out_dir.glob(".*.tmp"):  # temporaries of an interrupted run
+        f.unlink()
+        gone.append(f.name)
+    if (out_dir / "scoring").is_dir():
+        shutil.rmtree(out_dir / "scoring")
+        gone.append("scoring/")
+    return gone
+
+
+def _ctm_lines(utt: str, word_ids: list[int], tids: list[int], words: dict[int, str], ctx: dict) -> str:
+    """CTM lines `utt 1 start dur word` (seconds, 10 ms frames) of one best path."""
+    from asr import lattice as L
+
+    segs = L.phone_segments(tids, ctx["tid2phone"], ctx["tid_final"], ctx["tid_self_loop"])
+    names = [words[i] for i in word_ids]
+    return "".join(f"{utt} 1 {b * FRAME_SHIFT_S:.2f} {n * FRAME_SHIFT_S:.2f} {w}\n"
+                   for w, b, n in L.word_times(names, segs, ctx["phones"], ctx["lexicon"]))
+
+
+def _ctm_context(cfg: DecodeConfig) -> dict | None:
+    """Per-transition-id phone and phone-exit arrays, phone names and the lexicon (None: no CTM)."""
+    if not cfg.lexicon:
+        return None
+    from asr import lattice as L
+    from asr.graph import load_graph
+
+    graph = load_graph(cfg.graph_dir)
+    tm = graph.transition_model
+    n = tm.num_transition_ids
+    tid2phone = np.zeros(n + 1, dtype=np.int64)
+    starts = np.zeros(n + 1, dtype=bool)
+    loops = np.zeros(n + 1, dtype=bool)
+    for t in range(1, n + 1):
+        tid2phone[t] = tm.transition_id_to_phone(t)
+        starts[t] = tm.is_final(t)
+        loops[t] = tm.is_self_loop(t)
+    phones_txt = Path(cfg.graph_dir) / "phones.txt"
+    phones = {int(i): name for name, i in (ln.split() for ln in phones_txt.read_text().splitlines() if ln.strip())}
+    return {"tid2phone": tid2phone, "tid_final": starts, "tid_self_loop": loops, "phones": phones,
+            "lexicon": L.read_lexicon(cfg.lexicon)}
+
+
 def decode_dir(cfg: DecodeConfig, out_dir: str | Path, nj: int = 1) -> dict:
-    """Decode every utterance of `cfg.feats`; write hyp files, alignments and `decode.json`."""
+    """Decode every utterance of `cfg.feats`; write hyp files, CTMs, lattices, alignments and `decode.json`.
+
+    Holds a lock on `out_dir` while it runs; first removes every output of a previous run there.
+    Utterances with NaN/inf features are skipped (named in the log, counted in decode.json)."""
     import kaldiio
     from tqdm import tqdm
 
+    from asr import lattice as L
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_decode_dir(out_dir)  # noqa: F841  (held until this function returns or the process dies)
     words, utts, info = _check_inputs(cfg)
-    for stale in [*out_dir.glob("hyp_*.txt"), *out_dir.glob("nbest*.txt")]:  # not from this run: remove
-        stale.unlink()
-    logger.info("decoding %d utterances of %s with %s (%s), %d job(s)", len(utts), cfg.feats, cfg.model_dir,
-                info["model_name"], nj)
+    gone = remove_previous_outputs(out_dir)
+    if gone:
+        logger.info("%s: removed %d output(s) of a previous run (%s)", out_dir, len(gone), ", ".join(sorted(gone)[:8]))
+    ctm_ctx = _ctm_context(cfg)
+    logger.info("decoding %d utterances of %s with %s (%s), %d job(s), %s", len(utts), cfg.feats, cfg.model_dir,
+                info["model_name"], nj, "lattice search + rescored sweep" if cfg.use_lattice()
+                else "1-best search per setting")
     t0 = time.perf_counter()
     results: dict[str, dict] = {}
     if nj <= 1:
@@ -394,7 +484,15 @@ def decode_dir(cfg: DecodeConfig, out_dir: str | Path, nj: int = 1) -> dict:
         with ctx.Pool(nj, initializer=_init_worker, initargs=(cfg,)) as pool:
             for r in tqdm(pool.imap_unordered(_decode_one, utts), total=len(utts), desc="decode", unit="utt"):
                 results[r["utt"]] = r
+    skipped = {u: r["error"] for u, r in sorted(results.items()) if "error" in r}
+    if cfg.use_lattice():
+        sweep_lattices([r for u, r in sorted(results.items()) if u not in skipped], cfg)
     wall = time.perf_counter() - t0
+    for u, e in skipped.items():
+        logger.error("utterance '%s' of %s skipped: %s", u, cfg.feats, e)
+    if len(skipped) == len(results):
+        raise ValueError(f"{cfg.feats}: every utterance was skipped (e.g. '{next(iter(skipped))}': "
+                         f"{next(iter(skipped.values()))})")
 
     def text(ids: list[int], utt: str) -> str:
         try:
@@ -402,13 +500,28 @@ def decode_dir(cfg: DecodeConfig, out_dir: str | Path, nj: int = 1) -> dict:
         except KeyError as e:
             raise ValueError(f"utterance '{utt}': decoded word id {e.args[0]} not in words.txt") from None
 
-    ordered = [results[u] for u in sorted(results)]
+    ordered = [results[u] for u in sorted(results) if u not in skipped]
     atomic_write_text(out_dir / "hyp.txt", "".join(f"{r['utt']} {text(r['words'], r['utt'])}".rstrip() + "\n"
                                                    for r in ordered))
     settings = sorted(ordered[0]["sweep"]) if ordered else []
     for s in settings:
         atomic_write_text(out_dir / f"hyp_{s}.txt", "".join(
             f"{r['utt']} {text(r['sweep'][s], r['utt'])}".rstrip() + "\n" for r in ordered))
+    if ctm_ctx is not None:
+        atomic_write_text(out_dir / "hyp.ctm", "".join(
+            _ctm_lines(r["utt"], r["words"], r["ali"], words, ctm_ctx) for r in ordered))
+        for s in settings:
+            atomic_write_text(out_dir / f"hyp_{s}.ctm", "".join(
+                _ctm_lines(r["utt"], r["sweep"][s], r["sweep_ali"][s], words, ctm_ctx) for r in ordered))
+    lattice_bytes = 0
+    if cfg.use_lattice():
+        with atomic_path(out_dir / "lat.ark") as tmp_ark:
+            w = L.LatticeArkWriter(tmp_ark)
+            for r in ordered:
+                w.write_raw(r["utt"], r["lattice"])
+            w.close()
+            lattice_bytes = tmp_ark.stat().st_size
+        atomic_write_text(out_dir / "lat.scp", L.write_scp(out_dir / "lat.scp", out_dir / "lat.ark", w.offsets))
     with atomic_path(out_dir / "ali.ark") as tmp_ark:
         with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{out_dir / 'ali.scp'}") as w:
             for r in ordered:
@@ -429,6 +542,8 @@ def decode_dir(cfg: DecodeConfig, out_dir: str | Path, nj: int = 1) -> dict:
                        len(not_final), ", ".join(not_final[:5]))
     frames = sum(r["frames"] for r in ordered)
     audio_s = frames * FRAME_SHIFT_S
+    if frames == 0:
+        raise ValueError(f"{cfg.feats}: the decoded utterances have no frames (no audio: no RTF, no WER)")
     nn_s, search_s, sweep_s, nbest_s = (sum(r[k] for r in ordered) for k in ("nn_s", "search_s", "sweep_s",
                                                                               "nbest_s"))
 
@@ -442,13 +557,18 @@ def decode_dir(cfg: DecodeConfig, out_dir: str | Path, nj: int = 1) -> dict:
         "word_ins_penalties": cfg.word_ins_penalties if cfg.lm_weights else [], "settings": settings,
         "device": cfg.device, "nj": nj, "num_utts": len(ordered), "num_frames": frames, "audio_s": round(audio_s, 3),
         "wall_s": round(wall, 3), "nn_s": round(nn_s, 3), "search_s": round(search_s, 3),
-        "sweep_s": round(sweep_s, 3), "nbest": cfg.nbest, "nbest_s": round(nbest_s, 3),
+        "sweep_s": round(sweep_s, 3), "num_settings": len(settings), "nbest": cfg.nbest, "nbest_s": round(nbest_s, 3),
         "rtf": per_audio_s(nn_s + search_s), "rtf_nn": per_audio_s(nn_s), "rtf_search": per_audio_s(search_s),
         "rtf_sweep": per_audio_s(sweep_s), "rtf_wall": per_audio_s(wall),
+        "sweep_mode": "lattice" if cfg.use_lattice() else "research", "lexicon": cfg.lexicon,
+        "lattice_bytes": lattice_bytes,
+        "lattice_bytes_per_audio_s": round(lattice_bytes / audio_s, 1) if audio_s else None,
+        "skipped_utts": skipped, "num_skipped": len(skipped),
         "not_final_utts": not_final, "torch_threads": 1 if nj > 1 else torch.get_num_threads(),
-        "note": "rtf = one decoding pass (network + search at the main setting) in process-seconds per "
-                "audio second on one core, = rtf_nn + rtf_search; rtf_sweep = the extra searches of the "
-                "LM-weight x penalty sweep (nbest_s: the n-best search); rtf_wall = wall time of the "
+        "note": "rtf = one decoding pass (network + search at the main setting; in lattice mode the "
+                "lattice search) in process-seconds per audio second on one core, = rtf_nn + rtf_search; "
+                "rtf_sweep = the LM-weight x penalty sweep (lattice mode: best paths of every setting from the "
+                "lattice; research mode: the extra searches) (nbest_s: the n-best search); rtf_wall = wall time of the "
                 "whole run (all jobs, sweep and start-up included) / audio duration",
     }
     atomic_write_text(out_dir / "decode.json", json.dumps(summary, indent=2) + "\n")
@@ -478,16 +598,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--word-ins-penalties", type=float, nargs="*", default=[0.0], help="sweep: insertion penalties")
     p.add_argument("--no-cmvn", action="store_true", help="do not apply the per-speaker CMVN")
     p.add_argument("--device", default="cpu", help="network device: cpu, cuda, cuda:N or auto (jobs share it)")
+    p.add_argument("--sweep", choices=["lattice", "research"], default="lattice",
+                   help="LM-weight x penalty sweep: rescore one lattice per utterance (Kaldi's way), or re-run "
+                   "the 1-best search per setting (the old way; for comparison)")
+    p.add_argument("--lexicon", help="Kaldi lexicon (data/local/dict/lexicon.txt): CTM word times per setting")
     p.add_argument("--nbest", type=int, default=0, help="also write up to N distinct best word sequences "
                    "per utterance (nbest.txt, nbest_cost.txt); 0: off")
-    from asr.score import parse_with_config
+    from asr.config_cli import parse_with_config
 
     a = parse_with_config(p, argv, "decode")
     setup_logging(log_file=Path(a.dir) / "log" / "decode.log")
     cfg = DecodeConfig(a.model_dir, a.graph_dir, a.feats, a.acoustic_scale,
                        SearchOptions(a.beam, a.max_active, a.min_active, a.lattice_beam), a.chunk_frames,
                        a.batch_chunks, a.prior_floor, list(a.lm_weights), list(a.word_ins_penalties), not a.no_cmvn,
-                       a.device, a.nbest)
+                       a.device, a.nbest, a.sweep, a.lexicon)
     decode_dir(cfg, a.dir, a.nj)
 
 

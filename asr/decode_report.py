@@ -65,8 +65,13 @@ def build(decode_dir: str | Path, scoring: str = "scoring") -> str:
     lines += ["", "## Speed", "",
               f"Real-time factor {_fmt(dec['rtf'], '.4f')} per core for one decoding pass (process time per "
               f"audio second: NN {_fmt(dec['rtf_nn'], '.4f')} + search {_fmt(dec['rtf_search'], '.4f')}); "
-              f"the sweep's {len(dec.get('settings', []))} extra search(es) add {_fmt(dec['rtf_sweep'], '.4f')}. "
-              f"Whole run: {dec['wall_s']:.1f} s wall for {dec['audio_s']:.1f} s of audio with {dec['nj']} "
+              + (f"the sweep's {len(dec.get('settings', []))} setting(s), rescored from one lattice per utterance "
+                 f"({_fmt(dec.get('lattice_bytes_per_audio_s'), '.0f')} lattice bytes per audio second), add "
+                 f"{_fmt(dec['rtf_sweep'], '.4f')}. " if dec.get("sweep_mode") == "lattice" else
+                 f"the sweep's {len(dec.get('settings', []))} extra search(es) add {_fmt(dec['rtf_sweep'], '.4f')}. ")
+              + (f"{dec['num_skipped']} utterance(s) skipped (NaN/inf features): "
+                 f"{', '.join(sorted(dec['skipped_utts']))}. " if dec.get("num_skipped") else "")
+              + f"Whole run: {dec['wall_s']:.1f} s wall for {dec['audio_s']:.1f} s of audio with {dec['nj']} "
               f"job(s), start-up included (RTF {_fmt(dec['rtf_wall'], '.4f')}).", "",
               "![report](report.png)", ""]
     md = "\n".join(lines)

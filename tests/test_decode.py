@@ -199,13 +199,14 @@ def test_decode_dir_end_to_end(graph_dir, tmp_path):
     assert info["rtf"] == pytest.approx(info["rtf_nn"] + info["rtf_search"], abs=3e-5)
     assert info["rtf_sweep"] > 0 and info["rtf_wall"] > 0 and info["nbest"] == 3 and info["nbest_s"] > 0
     assert info["model_name"] == "resnet22" and info["flops_per_frame"] > 0
-    # scoring + per-decode report on the decode dir (reference = what the decoder said for 2 of 3)
+    # scoring + per-decode report on the decode dir
     from asr import decode_report, score
 
     ref = tmp_path / "text"
-    ref.write_text("\n".join(hyp) + "\n")
+    ref.write_text("".join(f"{ln} yes\n" for ln in hyp))  # the decoder's words + one it did not say
     score.main(["--ref", str(ref), "--hyp", *map(str, sorted(out.glob("hyp*.txt"))), "--dir", str(out / "scoring")])
-    assert __import__("json").loads((out / "scoring" / "wer.json").read_text())["settings"]["hyp"]["err"] == 0
+    scored = __import__("json").loads((out / "scoring" / "wer.json").read_text())["settings"]["hyp"]
+    assert scored["err"] == scored["del"] == 3
     report = decode_report.build(out)
     assert "resnet22" in report and "FLOPs per output frame" in report and (out / "report.png").stat().st_size > 0
     assert (out / "wer.json").exists()
@@ -225,3 +226,206 @@ def test_missing_features_is_an_error(graph_dir, tmp_path):
     wrong_dim = _feats_dir(tmp_path / "feats40", {"s1-u1": 30}, dim=30)
     with pytest.raises(ValueError, match="dim 30, the model expects 3 x 8"):
         D.decode_dir(D.DecodeConfig(str(md), str(graph_dir), str(wrong_dim)), tmp_path / "decode")
+
+
+def _decode(md, graph_dir, feats, out, *extra):
+    D.main(["--model-dir", str(md), "--graph-dir", str(graph_dir), "--feats", str(feats), "--dir", str(out),
+            "--beam", "30", "--lattice-beam", "12", "--max-active", "100000", *extra])
+
+
+def test_lattice_sweep_equals_research_sweep_and_lattices_read_back(graph_dir, tmp_path):
+    import json
+
+    import kaldiio
+
+    from asr import lattice as L
+
+    n = load_graph(graph_dir).num_pdfs
+    md = _model_dir(tmp_path / "am_tiny", n)
+    feats = _feats_dir(tmp_path / "feats", {"s1-u1": 40, "s1-u2": 25, "s2-u1": 70, "s2-u2": 55})
+    sweep = ["--lm-weights", "0.2", "1", "2", "--word-ins-penalties", "-4", "0", "1.0",
+             "--lexicon", str(graph_dir.parent / "dict" / "lexicon.txt")]
+    _decode(md, graph_dir, feats, tmp_path / "lat", *sweep)
+    _decode(md, graph_dir, feats, tmp_path / "re", *sweep, "--sweep", "research")
+    lat_info = json.loads((tmp_path / "lat" / "decode.json").read_text())
+    assert lat_info["sweep_mode"] == "lattice" and lat_info["num_settings"] == 9
+    assert json.loads((tmp_path / "re" / "decode.json").read_text())["sweep_mode"] == "research"
+    names = sorted(p.name for p in (tmp_path / "re").glob("hyp*.txt"))
+    assert len(names) == 10
+    texts = {nm: (tmp_path / "lat" / nm).read_text() for nm in names}
+    for nm in names:  # same best paths from the lattice as from a new search per setting
+        assert texts[nm] == (tmp_path / "re" / nm).read_text(), nm
+    # (this random model says nothing; test_lattice_rescoring_equals_search_per_setting has words)
+    # lattices: written with an scp, read back, rescored at the decoder's setting -> its 1-best
+    assert lat_info["lattice_bytes"] == (tmp_path / "lat" / "lat.ark").stat().st_size > 0
+    assert lat_info["lattice_bytes_per_audio_s"] > 0
+    words = load_graph(graph_dir).words
+    hyp = {ln.split()[0]: ln.split()[1:] for ln in texts["hyp.txt"].splitlines()}
+    ali = dict(kaldiio.load_scp(str(tmp_path / "lat" / "ali.scp")))
+    got = dict(L.read_lattices(tmp_path / "lat" / "lat.scp"))
+    assert sorted(got) == sorted(hyp)
+    for utt, lat in got.items():
+        (best,) = L.best_paths(lat, [(10.0, 0.0)])  # acoustic scale 0.1
+        assert [words[w] for w in best.words] == hyp[utt]
+        assert best.tids == ali[utt].tolist()
+    # the command-line rescorer: LM weight 2, penalty 1 from the lattices = that setting's hypotheses
+    import subprocess
+    import sys
+
+    cli = subprocess.run([sys.executable, "-m", "asr.lattice", "--lat-scp", str(tmp_path / "lat" / "lat.scp"),
+                          "--words-txt", str(graph_dir / "words.txt"), "--lm-weight", "2", "--wip", "1"],
+                         capture_output=True, text=True, check=True)
+    assert cli.stdout == texts["hyp_lmwt2_wip1.txt"]
+    # the stored bytes are an OpenFst lattice kaldifst reads
+    import kaldifst
+
+    ark, off = L.read_scp(tmp_path / "lat" / "lat.scp")["s1-u1"]
+    one = tmp_path / "one.fst"
+    data = ark.read_bytes()
+    _, size = L.from_bytes(memoryview(data)[off:], "x")
+    one.write_bytes(data[off:off + size])
+    k = kaldifst.Lattice.read(str(one))
+    assert k.num_states == got["s1-u1"].num_states
+    # CTM per setting: the hypothesis words in order, times inside the utterance, increasing
+    frames = {"s1-u1": 40, "s1-u2": 25, "s2-u1": 70, "s2-u2": 55}
+    for nm in names:
+        ctm = (tmp_path / "lat" / nm.replace(".txt", ".ctm")).read_text().splitlines()
+        by: dict[str, list] = {}
+        for ln in ctm:
+            utt, ch, start, dur, w = ln.split()
+            assert ch == "1"
+            by.setdefault(utt, []).append((float(start), float(dur), w))
+        ref = {ln.split()[0]: ln.split()[1:] for ln in texts[nm].splitlines()}
+        for utt, ws in ref.items():
+            got_w = by.get(utt, [])
+            assert [w for *_, w in got_w] == ws
+            starts = [s for s, _, _ in got_w]
+            assert starts == sorted(starts)
+            assert all(d > 0 and s + d <= frames[utt] * 0.01 + 1e-6 for s, d, _ in got_w)
+
+
+def test_truncated_lattice_named_and_rerun_replaces_old_outputs(graph_dir, tmp_path):
+    from asr import lattice as L
+
+    n = load_graph(graph_dir).num_pdfs
+    md = _model_dir(tmp_path / "am_tiny", n)
+    feats = _feats_dir(tmp_path / "feats", {"s1-u1": 40, "s1-u2": 25})
+    out = tmp_path / "dec"
+    _decode(md, graph_dir, feats, out, "--lm-weights", "1", "2")
+    ark = out / "lat.ark"
+    full = ark.read_bytes()
+    ark.write_bytes(full[: len(full) - 30])
+    with pytest.raises(ValueError, match=r"lat\.ark \(utterance 's1-u2' at byte \d+\): truncated lattice"):
+        list(L.read_lattices(out / "lat.scp"))
+    # a re-run leaves nothing of the previous one: stale settings, partial temporaries, the old scoring
+    (out / "hyp_lmwt99_wip0.txt").write_text("s1-u1 yes\n")
+    (out / ".lat.ark.abc.tmp").write_bytes(b"partial")
+    (out / "scoring").mkdir()
+    (out / "scoring" / "wer.json").write_text("{}")
+    _decode(md, graph_dir, feats, out, "--lm-weights", "1", "3")
+    assert not (out / "hyp_lmwt99_wip0.txt").exists() and not (out / ".lat.ark.abc.tmp").exists()
+    assert not (out / "scoring").exists() and not (out / "hyp_lmwt2_wip0.txt").exists()
+    assert ark.read_bytes() != full[: len(full) - 30]
+    assert len(dict(L.read_lattices(out / "lat.scp"))) == 2
+
+
+def test_nan_features_skip_the_utterance_and_empty_sets_are_errors(graph_dir, tmp_path, capfd):
+    import json
+
+    import kaldiio
+
+    n = load_graph(graph_dir).num_pdfs
+    md = _model_dir(tmp_path / "am_tiny", n)
+    feats = _feats_dir(tmp_path / "feats", {"s1-u1": 40, "s1-u2": 25, "s1-u3": 30})
+    mats = {u: np.array(m) for u, m in kaldiio.load_scp(str(feats / "feats.scp")).items()}
+    mats["s1-u2"][7, 3] = np.nan
+    mats["s1-u3"][2, 0] = np.inf
+    with kaldiio.WriteHelper(f"ark,scp:{feats / 'feats.ark'},{feats / 'feats.scp'}") as w:
+        for u in sorted(mats):
+            w(u, mats[u])
+    out = tmp_path / "dec"
+    _decode(md, graph_dir, feats, out, "--lm-weights", "1", "2")
+    info = json.loads((out / "decode.json").read_text())
+    assert info["num_skipped"] == 2 and info["num_utts"] == 1
+    assert "frame 7" in info["skipped_utts"]["s1-u2"] and "frame 2" in info["skipped_utts"]["s1-u3"]
+    err = capfd.readouterr().err
+    assert "utterance 's1-u2'" in err and "NaN/inf" in err
+    assert [ln.split()[0] for ln in (out / "hyp.txt").read_text().splitlines()] == ["s1-u1"]
+    # an empty feature set: a clear error, no RTF of nan
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "feats.scp").write_text("")
+    (empty / "cmvn.scp").write_text("")
+    with pytest.raises(ValueError, match="no utterances"):
+        D.decode_dir(D.DecodeConfig(str(md), str(graph_dir), str(empty), cmvn=False), tmp_path / "dec_empty")
+
+
+def test_second_decode_into_the_same_dir_fails_at_once(graph_dir, tmp_path):
+    n = load_graph(graph_dir).num_pdfs
+    md = _model_dir(tmp_path / "am_tiny", n)
+    feats = _feats_dir(tmp_path / "feats", {"s1-u1": 20})
+    out = tmp_path / "dec"
+    out.mkdir()
+    held = D.lock_decode_dir(out)  # what a running decode holds
+    try:
+        with pytest.raises(RuntimeError, match=rf"{out}: another decode is writing this dir"):
+            D.decode_dir(D.DecodeConfig(str(md), str(graph_dir), str(feats)), out)
+    finally:
+        held.close()
+    D.decode_dir(D.DecodeConfig(str(md), str(graph_dir), str(feats)), out)
+    assert (out / "hyp.txt").exists()
+
+
+def test_lattice_rescoring_equals_search_per_setting(graph_dir, tmp_path):
+    """One lattice search (at LM weight 3), then best paths at 20 (LM weight, penalty) settings around
+    it = 20 searches. (Far from the decoding setting a best path can lie outside the lattice beam,
+    as in Kaldi, whose sweep 7..17 surrounds its decoding LM weight 10.)"""
+    from asr import lattice as L
+
+    graph_dir_path[:] = [graph_dir]
+    graph = load_graph(graph_dir)
+    tm = graph.transition_model
+    rng = np.random.default_rng(3)
+    opts = D.SearchOptions(beam=40, max_active=100000, lattice_beam=40)
+    base = D.Searcher(graph.hclg, tm, opts)
+    lat_search = D.LatticeSearcher(graph.hclg, base.tid2pdf, opts, tmp_path / "scratch.fst")
+    settings = [(w, p) for w in (2.0, 2.5, 3.0, 4.0, 5.0) for p in (-2.0, 0.0, 1.0, 3.0)]
+    searchers = {p: D.Searcher(D.add_word_penalty(graph.hclg, p), tm, opts) for p in (-2.0, 0.0, 1.0, 3.0)}
+    distinct = set()
+    for words in (["no", "yes", "maybe", "no"], ["maybe", "yes"], ["yes", "no", "no"]):
+        scores = _pdf_sequence(graph, words, frames_per_pdf=2) + rng.normal(0, 4.0, (1, 1)).astype(np.float32) \
+            + rng.normal(0, 7.0, (2 * sum(len(LEXICON[w]) * 3 for w in words), tm.num_pdfs)).astype(np.float32)
+        lat, ok = lat_search.decode(scores, 1.0 / 3.0)
+        assert ok
+        paths = L.best_paths(lat, settings)
+        for (lmwt, p), path in zip(settings, paths):
+            ids, ali, _ = searchers[p].decode(scores, 1.0 / lmwt)
+            assert path.words == ids, (words, lmwt, p)
+            assert path.tids == ali
+            distinct.add(tuple(ids))
+        # serialised and parsed back: the same lattice
+        back, size = L.from_bytes(L.to_bytes(lat), "mem")
+        assert size == len(L.to_bytes(lat)) and back.num_states == lat.num_states
+        np.testing.assert_array_equal(back.arcs, lat.arcs)
+    assert len(distinct) > 3, "the settings should give different hypotheses"
+
+
+def test_ctm_word_times_follow_the_phones(graph_dir):
+    from asr import lattice as L
+
+    graph_dir_path[:] = [graph_dir]
+    graph = load_graph(graph_dir)
+    tm = graph.transition_model
+    words = ["no", "yes", "maybe"]
+    ids, ali, ok = D.Searcher(graph.hclg, tm, D.SearchOptions()).decode(_pdf_sequence(graph, words, 3), 1.0)
+    assert ok and [graph.words[i] for i in ids] == words
+    n = tm.num_transition_ids
+    tid2phone = np.array([0] + [tm.transition_id_to_phone(t) for t in range(1, n + 1)])
+    final = np.array([False] + [tm.is_final(t) for t in range(1, n + 1)])
+    loop = np.array([False] + [tm.is_self_loop(t) for t in range(1, n + 1)])
+    phones = {int(i): p for p, i in (ln.split() for ln in (graph_dir / "phones.txt").read_text().splitlines())}
+    segs = L.phone_segments(ali, tid2phone, final, loop)
+    lex = {w: [tuple(p)] for w, p in LEXICON.items()}
+    got = L.word_times([graph.words[i] for i in ids], segs, phones, lex)
+    # monophone, 3 pdfs per phone x 3 frames: "no" = 2 phones = 18 frames, "yes" 27, "maybe" 36
+    assert got == [("no", 0, 18), ("yes", 18, 27), ("maybe", 45, 36)]

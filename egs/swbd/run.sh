@@ -126,15 +126,17 @@ fi
 
 # ---- stage 5: decoding (issue 6) ----
 # Each acoustic model decodes Hub5'00 ($data/eval2000_logmel) through $graph_dir (options:
-# $conf_dir/decode.yaml, `decode:`) into $exp/am_<tag>/decode_eval2000: hyp.txt, the LM-weight x
-# insertion-penalty sweep hyp_lmwt*_wip*.txt, ali.ark, decode.json (real-time factor).
+# $conf_dir/decode.yaml, `decode:`) into $exp/am_<tag>/decode_eval2000: one lattice search per
+# utterance (lat.ark/lat.scp), the LM-weight x insertion-penalty sweep rescored from the lattices
+# (hyp_lmwt*_wip*.{txt,ctm}, CTM word times from the lexicon), hyp.txt, ali.ark, decode.json (RTF).
 if run_stage 5; then
   stage_begin 5 "decoding"
   for tag in $am_tags; do
     dir=$exp/am_$tag/decode_$test_set
     step_done="already decoded" step "$dir/.done" \
       python -m asr.decode --config "$conf_dir/decode.yaml" --model-dir "$exp/am_$tag" \
-        --graph-dir "$graph_dir" --feats "$data/${test_set}_logmel" --dir "$dir" --nj "$nj"
+        --graph-dir "$graph_dir" --feats "$data/${test_set}_logmel" --dir "$dir" --nj "$nj" \
+        --lexicon "$data/local/dict/lexicon.txt"
   done
   stage_end 5 "decoding"
 fi
@@ -145,12 +147,14 @@ fi
 # mapping, hesitations/noise/fragments handled as csrfilt + sclite -D -F do, the whole set and the
 # sw_ (Switchboard) / en_ (CallHome) portions plus their average, best over the LM-weight x
 # insertion-penalty sweep: scoring/{wer.json, best_wer, wer-summary, <setting>/score.{sys,pra,dtl}}.
+# The Kaldi way: each setting's CTM against the STM (words placed in segments by their midpoint).
 if run_stage 6; then
   stage_begin 6 "Hub5'00 scoring and report"
   score_decode() {  # score_decode TAG DIR
     local dir=$2 ref=$data/$test_set hyps r2fc=()
     [ -f "$ref/reco2file_and_channel" ] && r2fc=(--reco2file-and-channel "$ref/reco2file_and_channel")
-    hyps=("$dir"/hyp_lmwt*.txt); [ -e "${hyps[0]}" ] || hyps=("$dir/hyp.txt")  # the sweep, else 1-best
+    hyps=("$dir"/hyp_lmwt*.ctm); [ -e "${hyps[0]}" ] || hyps=("$dir"/hyp_lmwt*.txt)  # the sweep's CTMs
+    [ -e "${hyps[0]}" ] || hyps=("$dir/hyp.ctm"); [ -e "${hyps[0]}" ] || hyps=("$dir/hyp.txt")  # else 1-best
     run_cmd python -m asr.score --config "$conf_dir/decode.yaml" --ref "$ref/stm" --glm "$ref/glm" \
       --segments "$ref/segments" --dir "$dir/scoring" "${r2fc[@]}" --hyp "${hyps[@]}"
     run_cmd -q python -m asr.decode_report --dir "$dir"

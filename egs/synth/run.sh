@@ -131,8 +131,9 @@ fi
 
 # ---- stage 5: decoding (issue 6) ----
 # Each model of stage 3 decodes $data/{$tune_set,$test_sets}_logmel through $graph_dir/HCLG.fst
-# (options: $conf_dir/decode.yaml, `decode:`): $exp/am_<tag>/decode_<set>/{hyp.txt,
-# hyp_lmwt*_wip*.txt (LM-weight x insertion-penalty sweep), ali.ark, decode.json (real-time factor)}.
+# (options: $conf_dir/decode.yaml, `decode:`): $exp/am_<tag>/decode_<set>/{hyp.txt, lat.ark + lat.scp
+# (one lattice search per utterance), hyp_lmwt*_wip*.{txt,ctm} (the LM-weight x insertion-penalty
+# sweep rescored from the lattices; CTM word times from the lexicon), ali.ark, decode.json (RTF)}.
 if run_stage 5; then
   stage_begin 5 "decoding"
   for tag in $am_tags; do
@@ -140,7 +141,8 @@ if run_stage 5; then
       dir=$exp/am_$tag/decode_$set
       step_done="already decoded" step "$dir/.done" \
         python -m asr.decode --config "$conf_dir/decode.yaml" --model-dir "$exp/am_$tag" \
-          --graph-dir "$graph_dir" --feats "$data/${set}_logmel" --dir "$dir" --nj "$nj"
+          --graph-dir "$graph_dir" --feats "$data/${set}_logmel" --dir "$dir" --nj "$nj" \
+          --lexicon "$data/local/dict/lexicon.txt"
     done
   done
   stage_end 5 "decoding"
@@ -148,7 +150,8 @@ fi
 # ---- end stage 5 ----
 
 # ---- stage 6: scoring and report (issues 6, 7) ----
-# sclite-style scoring of every hypothesis file against $data/<set>/text (`score:` options in
+# Scoring with sclite's own alignment rule (identical per-utterance counts) of every hypothesis file
+# against $data/<set>/text (`score:` options in
 # $conf_dir/decode.yaml): scoring/{wer.json, wer-summary, best_wer, <setting>/score.{sys,raw,pra,dtl},
 # confusion_pairs}; then report.md + report.png + wer.json in each decode dir.
 if run_stage 6; then

@@ -1,0 +1,3 @@
+from asr.score.cli import main
+
+main()
