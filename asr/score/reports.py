@@ -7,13 +7,10 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
-from typing import TYPE_CHECKING
-
 from asr.score.align import Counts
 from asr.utils import atomic_write_text
 
-if TYPE_CHECKING:
-    from asr.score.result import SettingResult
+# `SettingResult` in annotations is asr.score.result's (not imported: result imports this module).
 
 
 def _sys_table(title: str, res: SettingResult, percent: bool) -> str:

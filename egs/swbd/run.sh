@@ -28,9 +28,10 @@ exp=exp             # models, graphs, decodes, reports
 . ../../local/parse_options.sh
 check_stage_range 0 7
 am_tags=$(python -m asr.train tags "$am_tags")  # "all": the seven Table-3 speech models
-# Names Python computes from the GMM config: the final alignment dir and the decoding graph.
-ali_dir=$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp")            # <last round>_ali
-graph_dir=$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp" --model)/graph
+if [ "$stop_stage" -ge 2 ]; then  # names Python computes from the GMM config (stages 2-7)
+  ali_dir=$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp")            # <last round>_ali
+  graph_dir=$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp" --model)/graph
+fi
 dry_run_missing=false  # set by stage 0's input check; the dry run still prints every stage's plan
 
 # ---- stage 0: Switchboard/Fisher/Hub5'00 data preparation (issue 3) ----

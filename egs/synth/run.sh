@@ -26,9 +26,10 @@ tune_set=dev    # the set whose best LM weight/penalty is applied to the test se
 . ../../local/parse_options.sh
 check_stage_range 0 7
 am_tags=$(python -m asr.train tags "$am_tags")  # "all": the seven Table-3 speech models, baseline first
-# Names Python computes from the GMM config: the final alignment dir and the decoding graph.
-ali_dir=$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp")            # <last round>_ali
-graph_dir=$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp" --model)/graph
+if [ "$stop_stage" -ge 2 ]; then  # names Python computes from the GMM config (stages 2-7)
+  ali_dir=$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp")            # <last round>_ali
+  graph_dir=$(python -m asr.gmm final-dir --config "$conf_dir/gmm.yaml" --exp "$exp" --model)/graph
+fi
 sets="train train_sp dev test test_heldout"   # the Kaldi data dirs of stage 0
 
 # ---- stage 0: corpus synthesis and data preparation (issues 3, 12) ----
