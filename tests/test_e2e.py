@@ -45,7 +45,7 @@ def test_tiny_recipe_end_to_end(tmp_path):
         am = exp / f"am_{tag}"
         for f in ("final.pt", "pdf_counts", "summary.json", "train_log.csv", "curves.png"):
             assert (am / f).exists(), f"{am}/{f}"
-        for set_name in ("dev", "test"):  # dev tunes the LM weight reported on test
+        for set_name in ("dev", "test", "test_heldout"):  # dev tunes the LM weight reported on test
             dec = am / f"decode_{set_name}"
             for f in ("hyp.txt", "decode.json", "wer.json", "report.md", "nbest.txt"):
                 assert (dec / f).exists(), f"{dec}/{f}"
@@ -70,6 +70,22 @@ def test_tiny_recipe_end_to_end(tmp_path):
         assert m["wer_best_sweep"] == test["wer"] <= m["wer"]
         summary = json.loads((exp / f"am_{m['model']}" / "summary.json").read_text())
         assert m["hparams"] == summary["hparams"] and m["tag"] == summary["tag"] == m["model"]
+    # Every test set: its facts, each model's WER with a 95% interval, the paired test.
+    assert list(report["test_sets"]) == ["test", "test_heldout"]
+    for set_name, info in report["test_sets"].items():
+        n_words = sum(len(line.split()) - 1 for line in (data / set_name / "text").read_text().splitlines())
+        assert info["words"] == n_words and info["oov_rate"] == 0.0 and info["perplexity"] > 1.0
+        for m in report["models"]:
+            entry = m["wer_by_set"][set_name]
+            scored = json.loads((exp / f"am_{m['model']}" / f"decode_{set_name}" / "wer.json").read_text())
+            assert entry["wer"] == scored["settings"][m["tuned_setting"]]["wer"]
+            assert entry["ci"][0] <= entry["wer"] <= entry["ci"][1]
+        pair = report["paired"][set_name]
+        diff = report["models"][1]["wer_by_set"][set_name]["wer"] - report["models"][0]["wer_by_set"][set_name]["wer"]
+        assert abs(pair["diff"] - diff) < 0.02 and pair["ci"][0] <= pair["diff"] <= pair["ci"][1]
+        assert 0.0 <= pair["p"] <= 1.0 and "separable" in pair["verdict"]
+    assert report["models"][0]["wer_by_set"]["test"]["wer"] == report["models"][0]["wer"]
+    assert "Are the models separable?" in (exp / "report.md").read_text()
     base, bl = report["models"]
     assert bl["flops_per_frame"] < base["flops_per_frame"]
     assert (bl["hparams"]["alpha"], bl["hparams"]["beta"], bl["hparams"]["bl_stages"]) == (2, 3, 3)
@@ -108,6 +124,6 @@ def test_tiny_recipe_end_to_end(tmp_path):
     changed = [str(p) for p in outputs if p.stat().st_mtime_ns != before[p]]
     assert not changed, changed
     for tag in tags:
-        assert f"am_{tag} already trained" in again.stdout
-        assert f"am_{tag}/decode_test already decoded" in again.stdout
+        assert f"am_{tag}/.done: already trained" in again.stdout
+        assert f"am_{tag}/decode_test/.done: already decoded" in again.stdout
     assert json.loads((exp / "report.json").read_text())["models"] == report["models"]
