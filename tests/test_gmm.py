@@ -266,3 +266,21 @@ def test_gmm_config_unknown_keys_and_round_names(tmp_path):
     out = subprocess.run([sys.executable, "-m", "asr.gmm", "final-dir", "--config", str(tmp_path / "three.yaml"),
                           "--exp", "e"], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "e/tri3_ali"
+
+
+def test_monophone_on_the_shortest_subset_then_all_aligned(toy, tmp_path):
+    """mono `subset: N` trains on the N shortest utterances (Kaldi's --shortest subset), then the
+    monophone model aligns every utterance, so the triphone rounds see all of them."""
+    import kaldiio
+
+    from asr.gmm import GmmConfig, read_text, train_all
+
+    cfg = GmmConfig.from_yaml(toy["root"] / "gmm.yaml")
+    cfg.mono.subset = 12
+    summary = train_all(toy["train"], toy["train"], toy["lang"], tmp_path / "exp", cfg)
+    assert summary["mono"]["subset"] == 12 and summary["mono"]["aligned"] == 12
+    utts = set(read_text(toy["train"]))
+    assert summary["mono"]["all"]["aligned"] + summary["mono"]["all"]["failed"] == len(utts) > 12
+    assert set(dict(kaldiio.load_scp(str(tmp_path / "exp" / "mono" / "ali.scp")))) <= utts
+    assert len(dict(kaldiio.load_scp(str(tmp_path / "exp" / "mono" / "ali.scp")))) == summary["mono"]["all"]["aligned"]
+    assert summary["tri1"]["aligned"] > 12

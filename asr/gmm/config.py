@@ -25,6 +25,8 @@ class StageConfig:
     max_iter_inc: int = 0          # split Gaussians until this iteration (0: num_iters - 2)
     beam: float = 0.0              # alignment beam for this round (0: the global `beam`)
     retry_beam: float = 0.0
+    subset: int = 0                # mono only: train on the N shortest utterances, then align all
+                                   # (Kaldi's subset_data_dir.sh --shortest + align_si.sh); 0: all
 
 
 @dataclass

@@ -170,7 +170,16 @@ def train_all(data_dir: str | Path, feat_dir: str | Path, lang_dir: str | Path, 
     summary: dict = {"unk_utts": len(warn_oov(load_lang(lang_dir), texts, f"train {data_dir}"))}
     t = time.time()
     if not (exp / "mono" / ".done").is_file():
-        summary["mono"] = train_mono(lang_dir, feats, texts, exp / "mono", cfg)
+        n = cfg.mono.subset
+        if 0 < n < len(feats):  # the shortest utterances first, then all aligned with that model
+            short = sorted(feats, key=lambda u: (feats[u].shape[0], u))[:n]
+            log.info("mono: training on the %d shortest of %d utterances (subset: %d)", n, len(feats), n)
+            summary["mono"] = train_mono(lang_dir, {u: feats[u] for u in short},
+                                         {u: texts[u] for u in short}, exp / "mono", cfg)
+            summary["mono"]["subset"] = n
+            summary["mono"]["all"] = align_dir(exp / "mono", lang_dir, data_dir, feat_dir, exp / "mono", cfg)
+        else:
+            summary["mono"] = train_mono(lang_dir, feats, texts, exp / "mono", cfg)
         atomic_write_text(exp / "mono" / ".done", json.dumps(summary["mono"]) + "\n")
     summary.setdefault("mono", json.loads((exp / "mono" / ".done").read_text()))
     summary["mono"]["wall_s"] = round(time.time() - t, 1)
