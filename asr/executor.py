@@ -295,7 +295,8 @@ def _worker_died(exc: BaseException) -> bool:
 def run_jobs(fn: Callable, jobs: Sequence[tuple], cmd: str = "local", nj: int = 1, *,
              stage: str = "job", log_dir: str | os.PathLike | None = None,
              inputs: Sequence[str | os.PathLike] = (), outputs: Callable[[int], Sequence[os.PathLike]] | None = None,
-             retries: int = 2, resume: bool = True, config: str | os.PathLike | None = None) -> list:
+             retries: int = 2, resume: bool = True, config: str | os.PathLike | None = None,
+             keys: Sequence[Any] | None = None) -> list:
     """`[fn(*job) for job in jobs]`, run on `--cmd` with `nj` parallel jobs; results in job order.
 
     log_dir: per-job logs `<log_dir>/<stage>.<j>.log` and result records `<stage>.<j>.done`
@@ -303,17 +304,20 @@ def run_jobs(fn: Callable, jobs: Sequence[tuple], cmd: str = "local", nj: int = 
     and whose `outputs(j - 1)` files all exist, is not run again. resume=False: logs only, no
     records (results that live in memory only, e.g. the alignments of one GMM iteration).
     retries: how often a job whose worker died is resubmitted. Exceptions raised by `fn`
-    propagate unchanged.
+    propagate unchanged. keys: what identifies job j in its record instead of its arguments (e.g.
+    the arguments without a temporary dir's name that a resumed run sees under another name).
     """
     jobs = [tuple(j) for j in jobs]
     results: list = [None] * len(jobs)
     todo: list[int] = []
-    keys: list[str | None] = [None] * len(jobs)
+    if keys is not None and len(keys) != len(jobs):
+        raise ValueError(f"{stage}: {len(keys)} keys for {len(jobs)} jobs")
+    digests: list[str | None] = [None] * len(jobs)
     ldir = None if log_dir is None else str(Path(log_dir).resolve())
     for i, args in enumerate(jobs):
         if ldir is not None and resume:
-            keys[i] = job_key(fn, args, inputs)
-            done, res = _read_done(Path(ldir) / f"{stage}.{i + 1}.done", keys[i])
+            digests[i] = job_key(fn, args if keys is None else tuple(keys[i]), inputs)
+            done, res = _read_done(Path(ldir) / f"{stage}.{i + 1}.done", digests[i])
             if done and all(Path(p).exists() for p in (outputs(i) if outputs else ())):
                 results[i] = res
                 continue
@@ -333,9 +337,9 @@ def run_jobs(fn: Callable, jobs: Sequence[tuple], cmd: str = "local", nj: int = 
         died: list[int] = []
         with get_executor(cmd, width, config=config) as ex:
             if kind == "local":
-                futs = {ex.submit(_run_job, fn, jobs[i], f"{stage}.{i + 1}", ldir, keys[i]): i for i in todo}
+                futs = {ex.submit(_run_job, fn, jobs[i], f"{stage}.{i + 1}", ldir, digests[i]): i for i in todo}
             else:
-                futs = {ex.submit(_run_pickled, dumps_job((fn, jobs[i], f"{stage}.{i + 1}", ldir, keys[i]))): i
+                futs = {ex.submit(_run_pickled, dumps_job((fn, jobs[i], f"{stage}.{i + 1}", ldir, digests[i]))): i
                         for i in todo}
             for fut in cf.as_completed(futs):
                 i = futs[fut]
@@ -359,3 +363,14 @@ def run_jobs(fn: Callable, jobs: Sequence[tuple], cmd: str = "local", nj: int = 
                         " ".join(str(i + 1) for i in todo))
     log.info("%s: %d job(s) on --cmd %s in %.1f s", stage, len(attempts), cmd, time.time() - t0)
     return results
+
+
+def remove_done_records(log_dir: str | os.PathLike, stage: str) -> int:
+    """Delete the `<stage>.<j>.done` records of `log_dir` (a stage whose outputs are complete: a
+    later run computes afresh, as without records). Returns how many there were."""
+    n = 0
+    for p in Path(log_dir).glob(f"{stage}.*.done"):
+        if p.name[len(stage) + 1:-len(".done")].isdigit():
+            p.unlink()
+            n += 1
+    return n
