@@ -55,8 +55,8 @@ def stages(synth_corpus, tmp_path_factory, cluster):
     from asr import decode as D
     from asr.features import FeatureConfig, extract
     from asr.gmm import GmmConfig, train_all
-    from asr.graph import make_g, make_hclg, read_symbol_table, train_lm
-    from asr.lang import prepare_lang
+    from asr.graph import make_g, make_hclg, train_lm
+    from asr.lang import prepare_lang, read_symbol_table
     from asr.models import create_model
 
     cmd, _ = cluster
@@ -98,7 +98,8 @@ def stages(synth_corpus, tmp_path_factory, cluster):
     def decode_cfg(feats: Path) -> D.DecodeConfig:
         return D.DecodeConfig(str(am), str(root / "graph"), str(feats), 0.1,
                               D.SearchOptions(beam=9.0, max_active=1000, min_active=50, lattice_beam=4.0),
-                              chunk_frames=64, batch_chunks=4, lm_weights=[8, 12], nbest=2)
+                              chunk_frames=64, batch_chunks=4, lm_weights=[8, 12], nbest=2,
+                              lexicon=str(synth_corpus["dict_dir"] / "lexicon.txt"))
 
     for name, (c, d) in runs.items():
         t0 = time.perf_counter()
@@ -144,10 +145,18 @@ def test_gmm_alignments_through_dask_are_byte_identical(stages):
 
 def test_decode_through_dask_is_byte_identical(stages):
     local, dask = stages["local"] / "decode_train", stages["dask"] / "decode_train"
-    names = ["hyp.txt", "ali.ark", "ali.scp", "nbest.txt", "nbest_cost.txt",
-             "hyp_lmwt8_wip0.txt", "hyp_lmwt12_wip0.txt"]
+    names = ["hyp.txt", "ali.ark", "ali.scp", "lat.ark", "lat.scp", "nbest.txt", "nbest_cost.txt",
+             "hyp_lmwt8_wip0.txt", "hyp_lmwt12_wip0.txt", "hyp.ctm", "hyp_lmwt8_wip0.ctm", "hyp_lmwt12_wip0.ctm"]
     _same_files(local, dask, names)
+    assert (local / "lat.ark").stat().st_size > 0 and (local / "hyp.ctm").read_text().strip()
     assert len(list(dask.glob("log/decode.*.log"))) == 8  # 4 x nj jobs over 9 utterances
+    assert not list(dask.glob("log/decode.*.done"))  # complete: no records left
+    # --cmd local --nj 1 (one job in this process, as before --cmd) gives the same bytes
+    one = stages["root"] / "decode_nj1"
+    from asr import decode as D
+
+    D.decode_dir(stages["decode_cfg"](stages["local"] / "train_logmel"), one, nj=1)
+    _same_files(local, one, names)
 
 
 def test_killed_dask_worker_mid_decode(stages, cluster):
@@ -181,12 +190,13 @@ def test_killed_dask_worker_mid_decode(stages, cluster):
     th.join(timeout=120)
     assert killed is not None, "no job started"
     assert not th.is_alive() and not err, err
-    _same_files(stages["local"] / "decode_train", out, ["hyp.txt", "ali.ark", "ali.scp", "nbest.txt"])
+    _same_files(stages["local"] / "decode_train", out, ["hyp.txt", "ali.ark", "ali.scp", "lat.ark", "lat.scp",
+                                                        "nbest.txt", "hyp.ctm"])
     # the job it was running was run again elsewhere: two starts in its log, then a clean end
     rerun = [p.read_text() for p in (out / "log").glob("decode.*.log") if p.read_text().count("# Started") == 2]
     assert len(rerun) == 1 and f" pid {killed}\n" in rerun[0].split("# Started", 1)[0], rerun
     assert rerun[0].rstrip().splitlines()[-1].startswith("# Ended (code 0)"), rerun[0]
-    assert len(list((out / "log").glob("decode.*.done"))) == 8
+    assert len(list((out / "log").glob("decode.*.log"))) == 8
     client.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker
 
 
@@ -209,24 +219,48 @@ def test_job_whose_worker_dies_is_retried(where, cluster, tmp_path):
     assert E.run_jobs(math.factorial, [(3,)], cmd, nj=2) == [6]
 
 
-def test_rerun_skips_finished_jobs_and_redoes_lost_ones(synth_corpus, tmp_path):
+def test_killed_features_run_is_resumed(synth_corpus, tmp_path):
+    """`python -m asr.features` SIGKILLed after some jobs finished leaves its staging dir; a re-run
+    takes it over, runs only the jobs not done (and one whose archive was lost) and gives the same
+    bytes as an uninterrupted run; the finished dir keeps the per-job logs, not the records."""
     from asr.features import FeatureConfig, extract
 
-    cfg = FeatureConfig.load("mfcc", TINY / "features.yaml", batch_size=2)
+    ref = tmp_path / "ref_mfcc"
+    extract(synth_corpus["train"], ref, FeatureConfig.load("mfcc", TINY / "features.yaml", batch_size=1))
     out = tmp_path / "train_mfcc"
-    extract(synth_corpus["train"], out, cfg, nj=2)
-    first = {n: (out / n).read_bytes() for n in _feature_files(out)}
-    logs = sorted((out / "log").glob("make_mfcc.*.log"))
-    assert len(logs) == 5  # 9 utterances, 2 per job
-    (out / "data" / "feats.2.ark").unlink()  # job 3 lost its output
-    extract(synth_corpus["train"], out, cfg, nj=2)
-    assert {n: (out / n).read_bytes() for n in _feature_files(out)} == first
-    starts = {p.name: p.read_text().count("# Started") for p in logs}
-    assert starts == {p.name: 2 if p.name == "make_mfcc.3.log" else 1 for p in logs}
-    # other options: other job keys, every job runs again
-    extract(synth_corpus["train"], out, FeatureConfig.load("mfcc", TINY / "features.yaml", batch_size=2,
-                                                           num_mel_bins=20), nj=1)
-    assert (out / "log" / "make_mfcc.1.log").read_text().count("# Started") == 2
+    cmd = [sys.executable, "-m", "asr.features", "compute", "--kind", "mfcc", "--config", str(TINY / "features.yaml"),
+           "--batch-size", "1", "--data", str(synth_corpus["train"]), "--out", str(out)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    staging = tmp_path / f".train_mfcc.tmp-{proc.pid}"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not (staging / "log" / "make_mfcc.1.done").exists():
+        time.sleep(0.002)
+    proc.kill()
+    proc.wait()
+    assert staging.is_dir() and not out.exists(), "the run ended before it could be killed"
+    done = sorted(int(p.name.split(".")[1]) for p in (staging / "log").glob("make_mfcc.*.done"))
+    assert 1 in done and len(done) < 9, done
+    (staging / "data" / "feats.0.ark").unlink()  # job 1 lost its output: it is run again
+    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "resuming the finished jobs of" in res.stderr
+    assert not staging.exists() and not list(tmp_path.glob(".train_mfcc.*"))
+    _same_files(ref, out, _feature_files(ref))
+    starts = {int(p.name.split(".")[1]): p.read_text().count("# Started") for p in (out / "log").glob("make_mfcc.*.log")}
+    assert sorted(starts) == list(range(1, 10))
+    assert starts[1] == 2  # its archive was lost
+    for j in done[1:]:  # finished before the kill: not run again
+        assert starts[j] == 1, (j, starts)
+    for j in set(starts) - set(done):  # not finished: run (again, if the kill came mid-job)
+        assert starts[j] in (1, 2), (j, starts)
+    for j in starts:
+        assert (out / "log" / f"make_mfcc.{j}.log").read_text().rstrip().splitlines()[-1].startswith("# Ended (code 0)")
+    assert not list((out / "log").glob("*.done"))
+    # a later run with other options computes every job afresh
+    extract(synth_corpus["train"], out, FeatureConfig.load("mfcc", TINY / "features.yaml", batch_size=1,
+                                                           num_mel_bins=20))
+    assert "num_mel_bins: 20" in (out / "feature_config.yaml").read_text()
 
 
 def test_job_error_is_raised_with_its_type_and_logged(tmp_path):
