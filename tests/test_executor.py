@@ -43,6 +43,27 @@ def _same_files(a: Path, b: Path, names: list[str]) -> None:
         assert da.replace(str(a.resolve()).encode(), str(b.resolve()).encode()) == db, f"{name} differs"
 
 
+def _same_lattices(a: Path, b: Path) -> None:
+    """lat.ark of decode dirs `a` and `b` hold the same lattices up to the numbering of states and
+    the order of arcs: Kaldi's LatticeSimpleDecoder numbers the states of a raw lattice in the
+    iteration order of its token hash map, which depends on what the decoder object decoded before
+    in that process (so already `--cmd local --nj 1` and `--nj 2` write other bytes)."""
+    import numpy as np
+
+    from asr import lattice as L
+
+    la, lb = dict(L.read_lattices(a / "lat.scp")), dict(L.read_lattices(b / "lat.scp"))
+    assert list(la) == list(lb) and la
+    for u in la:
+        x, y = la[u], lb[u]
+        assert x.num_states == y.num_states and len(x.arcs) == len(y.arcs), u
+        arcs = [np.sort(np.stack([z.arcs[f].astype(np.float64) for f in ("ilabel", "olabel", "graph", "acoustic")], 1)
+                        .view([("", np.float64)] * 4), axis=0) for z in (x, y)]
+        assert np.array_equal(arcs[0], arcs[1]), u
+        finals = [np.sort(z.final.view([("", z.final.dtype)] * 2).ravel()) for z in (x, y)]
+        assert np.array_equal(finals[0], finals[1]), u
+
+
 def _feature_files(d: Path) -> list[str]:
     return ["feats.scp", "utt2num_frames", "cmvn.ark", "cmvn.scp", "feat_dim"] + \
         sorted(str(p.relative_to(d)) for p in (d / "data").glob("feats.*.ark"))
@@ -145,9 +166,10 @@ def test_gmm_alignments_through_dask_are_byte_identical(stages):
 
 def test_decode_through_dask_is_byte_identical(stages):
     local, dask = stages["local"] / "decode_train", stages["dask"] / "decode_train"
-    names = ["hyp.txt", "ali.ark", "ali.scp", "lat.ark", "lat.scp", "nbest.txt", "nbest_cost.txt",
+    names = ["hyp.txt", "ali.ark", "ali.scp", "lat.scp", "nbest.txt", "nbest_cost.txt",
              "hyp_lmwt8_wip0.txt", "hyp_lmwt12_wip0.txt", "hyp.ctm", "hyp_lmwt8_wip0.ctm", "hyp_lmwt12_wip0.ctm"]
     _same_files(local, dask, names)
+    _same_lattices(local, dask)
     assert (local / "lat.ark").stat().st_size > 0 and (local / "hyp.ctm").read_text().strip()
     assert len(list(dask.glob("log/decode.*.log"))) == 8  # 4 x nj jobs over 9 utterances
     assert not list(dask.glob("log/decode.*.done"))  # complete: no records left
@@ -157,6 +179,7 @@ def test_decode_through_dask_is_byte_identical(stages):
 
     D.decode_dir(stages["decode_cfg"](stages["local"] / "train_logmel"), one, nj=1)
     _same_files(local, one, names)
+    _same_lattices(local, one)
 
 
 def test_killed_dask_worker_mid_decode(stages, cluster):
@@ -190,8 +213,9 @@ def test_killed_dask_worker_mid_decode(stages, cluster):
     th.join(timeout=120)
     assert killed is not None, "no job started"
     assert not th.is_alive() and not err, err
-    _same_files(stages["local"] / "decode_train", out, ["hyp.txt", "ali.ark", "ali.scp", "lat.ark", "lat.scp",
+    _same_files(stages["local"] / "decode_train", out, ["hyp.txt", "ali.ark", "ali.scp", "lat.scp",
                                                         "nbest.txt", "hyp.ctm"])
+    _same_lattices(stages["local"] / "decode_train", out)
     # the job it was running was run again elsewhere: two starts in its log, then a clean end
     rerun = [p.read_text() for p in (out / "log").glob("decode.*.log") if p.read_text().count("# Started") == 2]
     assert len(rerun) == 1 and f" pid {killed}\n" in rerun[0].split("# Started", 1)[0], rerun
