@@ -10,13 +10,27 @@
 # job: N = SLURM_NNODES, R = SLURM_NODEID, master = first host of SLURM_JOB_NODELIST:29500,
 # ID = SLURM_JOB_ID.
 set -euo pipefail
-nnodes=${SLURM_NNODES:-1}
-node_rank=${SLURM_NODEID:-0}
-master=
-nproc_per_node=1
-rdzv_id=${SLURM_JOB_ID:-bl-asr}
-join_timeout=3600   # s the first agents wait for the last (node 0 may still be preparing data)
+nnodes=${SLURM_NNODES:-1}           # nodes, one agent each (1: torchrun --standalone)
+node_rank=${SLURM_NODEID:-0}        # this node's rank, 0 .. nnodes-1
+master=                             # ADDR:PORT of the c10d rendezvous (a host of the job, a free port)
+nproc_per_node=1                    # worker processes (GPUs) per node
+rdzv_id=${SLURM_JOB_ID:-bl-asr}     # rendezvous id, the same on every node
+join_timeout=3600                   # s the first agents wait for the last (node 0 may still be preparing data)
+# this script's options come first; the rest (-m asr.train ...) is torchrun's program and its arguments
+declare -a opts=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --nnodes|--node-rank|--master|--nproc-per-node|--rdzv-id|--join-timeout)
+      [ $# -ge 2 ] || { echo "$0: option $1 needs a value" >&2; exit 1; }
+      opts+=("$1" "$2"); shift 2 ;;
+    --help|-h) opts+=("$1"); shift ;;
+    *) break ;;
+  esac
+done
+declare -a rest=("$@")
+set -- ${opts[@]+"${opts[@]}"}
 . "$(dirname "$0")/parse_options.sh"
+set -- ${rest[@]+"${rest[@]}"}
 [ $# -gt 0 ] || { echo "$0: nothing to run (give e.g. -m asr.train ...)" >&2; exit 1; }
 if [ "$nnodes" -le 1 ]; then
   exec torchrun --standalone --nnodes=1 --nproc_per_node="$nproc_per_node" "$@"
