@@ -15,7 +15,8 @@ on a cluster unchanged. `run_jobs` runs a stage's jobs on one:
   dir it writes atomically (`asr.utils.atomic_path`), and it returns its result;
 - with a `log_dir`, job j logs to `<log_dir>/<stage>.<j>.log` (j from 1, as Kaldi's JOB) and its
   result is kept in `<log_dir>/<stage>.<j>.done` (atomic pickle, keyed by a digest of the
-  job's arguments and input files): a re-run of the stage skips the jobs already done;
+  job's arguments and input files): a re-run of the stage skips the jobs already done (a stage
+  removes them with `remove_done_records` once its outputs are complete);
 - a job whose worker died (killed, out of memory, node lost) is run again, up to `retries`
   times; an exception raised by the job itself (bad input) is not retried but re-raised;
 - results come back in job order, so outputs do not depend on where or in what order jobs ran.

@@ -46,11 +46,21 @@ files = [p.relative_to(L) for p in sorted(L.rglob("*")) if p.is_file()
          and "/log/" not in f"/{p.relative_to(L)}" and p.suffix not in (".log", ".json", ".png", ".md", ".csv")
          and not p.name.startswith((".done", "stage_times", "curves", "report")) and "checkpoints" not in p.parts
          and (p.parent.name.endswith(("_mfcc", "_logmel", "data")) or "exp" in p.parts)]
-same = diff = 0
+same = diff = lats = lat_bytes = 0
 for f in files:
     a, b = L / f, D / f
     if not b.exists():
         ok = False
+    elif f.name == "lat.ark":  # the same lattices up to state numbering (Kaldi's raw lattice
+        import numpy as np     # state order depends on the decoder's history in its process)
+        from asr import lattice as Lat
+        la, lb = (dict(Lat.read_lattices(x.parent / "lat.scp")) for x in (a, b))
+        def canon(z):
+            arcs = np.stack([z.arcs[k].astype(np.float64) for k in ("ilabel", "olabel", "graph", "acoustic")], 1)
+            return (z.num_states, sorted(map(tuple, arcs.tolist())), sorted(map(tuple, z.final.tolist())))
+        ok = list(la) == list(lb) and all(canon(la[u]) == canon(lb[u]) for u in la)
+        lat_bytes += a.read_bytes() == b.read_bytes()
+        lats += 1
     elif f.suffix == ".pt":
         import torch
         sa, sb = (torch.load(x, weights_only=False)["state_dict"] for x in (a, b))
@@ -64,5 +74,6 @@ for f in files:
     diff += not ok
     if not ok:
         print("DIFFERS:", f)
-print(f"{same} files identical, {diff} differ")
+print(f"{same} files identical, {diff} differ ({lats} lat.ark compared by their lattices, {lat_bytes} of them "
+      "also byte for byte)")
 PY
