@@ -32,8 +32,6 @@ import argparse
 import json
 import logging
 import math
-import multiprocessing as mp
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -266,6 +264,13 @@ def _init_worker(cfg: DecodeConfig) -> None:
               reader=FeatureReader(cfg.feats, cmvn=cfg.cmvn))
 
 
+def _decode_chunk(cfg: DecodeConfig, utts: list[str]) -> list[dict]:
+    """One decoding job: `_decode_one` of each of `utts` (model and graphs loaded once per process)."""
+    if _W.get("cfg") != cfg:
+        _init_worker(cfg)
+    return [_decode_one(u) for u in utts]
+
+
 def _decode_one(utt: str) -> dict:
     """Decode one utterance with the worker's model and graphs (set by `_init_worker`).
 
@@ -451,15 +456,19 @@ def _ctm_context(cfg: DecodeConfig) -> dict | None:
             "lexicon": L.read_lexicon(cfg.lexicon)}
 
 
-def decode_dir(cfg: DecodeConfig, out_dir: str | Path, nj: int = 1) -> dict:
+def decode_dir(cfg: DecodeConfig, out_dir: str | Path, nj: int = 1, cmd: str = "local") -> dict:
     """Decode every utterance of `cfg.feats`; write hyp files, CTMs, lattices, alignments and `decode.json`.
+
+    Jobs (every n-th utterance each) run on `cmd` (asr.executor: local, dask://HOST:PORT,
+    slurm|pbs|sge), logging to `<out_dir>/log/decode.<job>.log`; a job's `.done` record lets a
+    re-run of an interrupted decode skip it (the records are removed once the outputs are written).
 
     Holds a lock on `out_dir` while it runs; first removes every output of a previous run there.
     Utterances with NaN/inf features are skipped (named in the log, counted in decode.json)."""
     import kaldiio
-    from tqdm import tqdm
 
     from asr import lattice as L
+    from asr.executor import remove_done_records, run_jobs
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -474,16 +483,15 @@ def decode_dir(cfg: DecodeConfig, out_dir: str | Path, nj: int = 1) -> dict:
                 else "1-best search per setting")
     t0 = time.perf_counter()
     results: dict[str, dict] = {}
-    if nj <= 1:
-        _init_worker(cfg)
-        it = map(_decode_one, utts)
-        for r in tqdm(it, total=len(utts), desc="decode", unit="utt"):
-            results[r["utt"]] = r
-    else:
-        ctx = mp.get_context("fork" if os.name == "posix" else "spawn")
-        with ctx.Pool(nj, initializer=_init_worker, initargs=(cfg,)) as pool:
-            for r in tqdm(pool.imap_unordered(_decode_one, utts), total=len(utts), desc="decode", unit="utt"):
-                results[r["utt"]] = r
+    n = max(1, min(len(utts), 4 * nj if nj > 1 or cmd != "local" else 1))  # jobs: every n-th utterance
+    inputs = [Path(p) for p in (Path(cfg.model_dir) / "final.pt", Path(cfg.model_dir) / "pdf_counts",
+                                Path(cfg.graph_dir) / "HCLG.fst", Path(cfg.graph_dir) / "final.mdl",
+                                Path(cfg.feats) / "feats.scp", Path(cfg.feats) / "cmvn.scp", cfg.lexicon)
+              if p and Path(p).exists()]
+    log_dir = out_dir / "log"
+    for rs in run_jobs(_decode_chunk, [(cfg, utts[i::n]) for i in range(n)], cmd, nj, stage="decode",
+                       log_dir=log_dir, inputs=inputs):
+        results.update((r["utt"], r) for r in rs)
     skipped = {u: r["error"] for u, r in sorted(results.items()) if "error" in r}
     if cfg.use_lattice():
         sweep_lattices([r for u, r in sorted(results.items()) if u not in skipped], cfg)
@@ -572,6 +580,7 @@ def decode_dir(cfg: DecodeConfig, out_dir: str | Path, nj: int = 1) -> dict:
                 "whole run (all jobs, sweep and start-up included) / audio duration",
     }
     atomic_write_text(out_dir / "decode.json", json.dumps(summary, indent=2) + "\n")
+    remove_done_records(log_dir, "decode")  # complete: a later run decodes afresh
     logger.info("decoded %d utterances (%.1f s of audio) in %.1f s wall with %d job(s): RTF %.3f per core "
                 "(NN %.3f + search %.3f; sweep of %d settings %.3f more); wrote %s",
                 len(ordered), audio_s, wall, nj, summary["rtf"] or math.nan, summary["rtf_nn"] or math.nan,
@@ -591,6 +600,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--min-active", type=int, default=200)
     p.add_argument("--lattice-beam", type=float, default=8.0)
     p.add_argument("--nj", type=int, default=1, help="parallel decoding processes")
+    p.add_argument("--cmd", default="local", help="where decoding jobs run: local, dask://HOST:PORT, slurm|pbs|sge "
+                   "(asr.executor, conf/cluster.yaml)")
     p.add_argument("--chunk-frames", type=int, default=512, help="output frames per network chunk (0: whole utt)")
     p.add_argument("--batch-chunks", type=int, default=8, help="chunks per network call")
     p.add_argument("--prior-floor", type=float, default=1e-8)
@@ -612,7 +623,7 @@ def main(argv: list[str] | None = None) -> None:
                        SearchOptions(a.beam, a.max_active, a.min_active, a.lattice_beam), a.chunk_frames,
                        a.batch_chunks, a.prior_floor, list(a.lm_weights), list(a.word_ins_penalties), not a.no_cmvn,
                        a.device, a.nbest, a.sweep, a.lexicon)
-    decode_dir(cfg, a.dir, a.nj)
+    decode_dir(cfg, a.dir, a.nj, a.cmd)
 
 
 if __name__ == "__main__":

@@ -432,8 +432,13 @@ def _extract_batch(args) -> tuple[list[tuple], dict[str, np.ndarray]]:
 
 
 def _staging_dir(out: Path) -> Path:
-    """A fresh `.<name>.tmp-<pid>` beside `out`; stale ones of dead processes are removed."""
+    """`.<name>.tmp-<pid>` beside `out` for this process. The newest staging dir that a killed run
+    left (its process is gone) with finished jobs in it (`log/*.done`, asr.executor) is taken over
+    under this name (without its files other than `log/` and `data/`), so that a re-run does not
+    compute those jobs again; other stale ones are removed."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    stale = []
     for old in out.parent.glob(f".{out.name}.tmp-*"):
         try:
             pid = int(old.name.rsplit("-", 1)[1])
@@ -444,9 +449,21 @@ def _staging_dir(out: Path) -> Path:
         except PermissionError:
             alive = True
         if not alive:
-            log.info("removing %s (left by an interrupted run)", old)
-            shutil.rmtree(old, ignore_errors=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+            stale.append(old)
+    stale.sort(key=lambda d: d.stat().st_mtime, reverse=True)
+    for old in stale:
+        if not tmp.exists() and any((old / "log").glob("*.done")):
+            try:
+                os.rename(old, tmp)
+            except OSError:  # (another run took it over first)
+                continue
+            for f in tmp.iterdir():
+                if f.name not in ("log", "data"):
+                    shutil.rmtree(f) if f.is_dir() else f.unlink()
+            log.info("resuming the finished jobs of %s (left by an interrupted run)", old)
+            continue
+        log.info("removing %s (left by an interrupted run)", old)
+        shutil.rmtree(old, ignore_errors=True)
     return tmp
 
 
@@ -463,7 +480,7 @@ def _replace_dir(tmp: Path, out: Path) -> None:
 
 
 def extract(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: FeatureConfig,
-            nj: int = 1) -> dict:
+            nj: int = 1, cmd: str = "local") -> dict:
     """Features for every utterance of a Kaldi data dir into feature dir `out_dir`.
 
     The input is validated first (asr.corpus.datadir.validate_datadir with the config's
@@ -472,7 +489,10 @@ def extract(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: Featur
     interrupted or failed run leaves the previous `out_dir` (or none), never a mix.
     Writes feats.scp, utt2num_frames, feat_dim, cmvn.scp (+ cuts.jsonl.gz if
     cfg.lhotse_storage). Fails with FeatureError naming the utterance on unreadable audio,
-    too-short segments or non-finite features. Deterministic and independent of `nj`.
+    too-short segments or non-finite features. Deterministic and independent of `nj` and `cmd`.
+    The batches are jobs on `cmd` (asr.executor: local, dask://HOST:PORT, slurm|pbs|sge), logging
+    to `<out_dir>/log/make_<kind>.<job>.log`; a run that was killed leaves its staging dir, whose
+    finished jobs a re-run takes over (`_staging_dir`).
     """
     from dataclasses import replace
 
@@ -497,7 +517,7 @@ def extract(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: Featur
     final = out.resolve()
     tmp = _staging_dir(final)
     try:
-        summary = _extract_into(data_dir, dd, tmp, final, cfg, nj)
+        summary = _extract_into(data_dir, dd, tmp, final, cfg, nj, cmd)
         _replace_dir(tmp, final)
     finally:
         if tmp.exists():
@@ -507,15 +527,15 @@ def extract(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: Featur
     return summary
 
 
-def _extract_into(data_dir: Path, dd, out: Path, final: Path, cfg: FeatureConfig, nj: int) -> dict:
+def _extract_into(data_dir: Path, dd, out: Path, final: Path, cfg: FeatureConfig, nj: int,
+                  cmd: str = "local") -> dict:
     """The body of `extract`: everything written under `out`, paths in the scp files and cuts
     naming `final` (where `out` will be renamed to)."""
-    import multiprocessing as mp
-
     import kaldiio
     from tqdm import tqdm
 
     from asr.corpus.datadir import copy_datadir, validate_datadir
+    from asr.executor import remove_done_records, run_jobs
 
     copy_datadir(data_dir, out)
     ark_dir = out / "data"
@@ -535,21 +555,33 @@ def _extract_into(data_dir: Path, dd, out: Path, final: Path, cfg: FeatureConfig
     results = []
     spk_stats: dict[str, np.ndarray] = {}
 
+    staged_arks = ark_dir.resolve()
+
     def collect(res) -> None:
-        results.extend(res[0])
+        # (a job taken over from a killed run names that run's staging dir: name this one)
+        results.extend((u, n, f"{staged_arks / Path(v.rsplit(':', 1)[0]).name}:{v.rsplit(':', 1)[1]}", k, sr)
+                       for u, n, v, k, sr in res[0])
         for spk, st in res[1].items():
             spk_stats[spk] = spk_stats[spk] + st if spk in spk_stats else st
         bar.update(len(res[0]))
 
     bar = tqdm(total=len(items), desc=f"{cfg.kind} {data_dir.name}", unit="utt")
-    if nj > 1 and len(batches) > 1:
-        with mp.get_context("fork").Pool(nj) as pool:
-            for res in pool.imap(_extract_batch, batches):
-                collect(res)
-    else:
-        for b in batches:
-            collect(_extract_batch(b))
+    stage = f"make_{cfg.kind}"
+
+    def outputs(i: int) -> list[Path]:
+        return [ark_dir / f"feats.{i}.ark"] + ([ark_dir / f"lhotse_feats.{i}.lca"] if cfg.lhotse_storage else [])
+
+    inputs = [data_dir / n for n in ("wav.scp", "segments", "utt2spk") if (data_dir / n).exists()]
+    for res in run_jobs(_extract_batch, [(b,) for b in batches], cmd, nj, stage=stage, log_dir=out / "log",
+                        inputs=inputs, outputs=outputs,
+                        keys=[(b[0], b[1], b[2], b[4] is not None) for b in batches]):  # not the dir's name
+        collect(res)
     bar.close()
+    wanted = {p.name for i in range(len(batches)) for p in outputs(i)}
+    for f in ark_dir.iterdir():  # archives of a killed run with other options
+        if f.name not in wanted:
+            f.unlink()
+    remove_done_records(out / "log", stage)  # complete: the records are of no later use
     rates: dict[int, str] = {}
     for utt, _, _, _, sr in results:
         rates.setdefault(sr, utt)
@@ -623,6 +655,8 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--cmvn", choices=("speaker", "global"), help="override cmvn")
     c.add_argument("--batch-size", type=int, help="override batch_size (utterances per archive)")
     c.add_argument("--nj", type=int, default=1, help="parallel processes")
+    c.add_argument("--cmd", dest="job_cmd", default="local",
+                   help="where jobs run: local, dask://HOST:PORT, slurm|pbs|sge (asr.executor)")
     c.add_argument("--no-pipes", action="store_true",
                    help="refuse wav.scp entries that are shell commands (allow_pipes: false)")
     args = p.parse_args(argv)
@@ -634,7 +668,7 @@ def main(argv: list[str] | None = None) -> None:
                                  cmvn=args.cmvn, batch_size=args.batch_size,
                                  allow_pipes=False if args.no_pipes else None)
         for data_dir, out_dir in zip(args.data, args.out):
-            extract(data_dir, out_dir, cfg, nj=args.nj)
+            extract(data_dir, out_dir, cfg, nj=args.nj, cmd=args.job_cmd)
     except ValueError as e:  # FeatureError, DataDirError, bad options: one line, exit 1
         log.error("%s", e)
         raise SystemExit(1) from None

@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     a.add_argument("--exp", required=True, help="experiment dir: mono/, tri1/, ..., <last>_ali/")
     a.add_argument("--config", help="YAML (GmmConfig fields; mono: and tri: [..] rounds)")
     a.add_argument("--nj", type=int, help="parallel alignment jobs (overrides the config)")
+    a.add_argument("--cmd", dest="job_cmd", help="where alignment jobs run: local, dask://HOST:PORT, "
+                   "slurm|pbs|sge (asr.executor; overrides the config)")
     a.add_argument("--force", action="store_true", help="retrain every round (removes their .done markers first)")
     a = sub.add_parser("align", help="align a data set with a trained model dir")
     a.add_argument("--model-dir", required=True)
@@ -40,6 +42,9 @@ def main(argv: list[str] | None = None) -> None:
     a.add_argument("--out", required=True)
     a.add_argument("--suffix", default="")
     a.add_argument("--config")
+    a.add_argument("--nj", type=int, help="parallel alignment jobs (overrides the config)")
+    a.add_argument("--cmd", dest="job_cmd", help="where alignment jobs run: local, dask://HOST:PORT, "
+                   "slurm|pbs|sge (asr.executor; overrides the config)")
     a = sub.add_parser("import-ali", help="import Kaldi pdf alignments (ali-to-pdf output)")
     a.add_argument("--pdf-ali", required=True, help="ark or scp of int32 vectors")
     a.add_argument("--feats", required=True, help="feature dir the alignments must match")
@@ -74,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
         cfg = GmmConfig.from_yaml(args.config)
         if args.nj:
             cfg.nj = args.nj
+        if args.job_cmd:
+            cfg.cmd = args.job_cmd
         if args.force:
             for name in cfg.round_names:
                 (Path(args.exp) / name / ".done").unlink(missing_ok=True)
@@ -82,8 +89,10 @@ def main(argv: list[str] | None = None) -> None:
         else:
             train_all(args.data, args.feats, args.lang, args.exp, cfg, args.dev_feats)
     elif args.cmd == "align":
-        align_dir(args.model_dir, args.lang, args.data, args.feats, args.out, GmmConfig.from_yaml(args.config),
-                  args.suffix)
+        cfg = GmmConfig.from_yaml(args.config)
+        cfg.nj = args.nj or cfg.nj
+        cfg.cmd = args.job_cmd or cfg.cmd
+        align_dir(args.model_dir, args.lang, args.data, args.feats, args.out, cfg, args.suffix)
     elif args.cmd == "import-ali":
         import_alignments(args.pdf_ali, args.feats, args.out, args.num_pdfs, args.suffix)
     elif args.cmd == "decode-check":

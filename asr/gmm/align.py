@@ -4,7 +4,6 @@ the alignment files (`ali.*`, `pdf_ali.*`, `failed_utts`) out; `align_dir` for a
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
 from pathlib import Path
 
 import kaldi_hmm_gmm as khg
@@ -104,8 +103,11 @@ def equal_align(graphs: dict[str, kaldifst.StdVectorFst], feats: dict[str, np.nd
 _WORK: dict = {}
 
 
-def _align_chunk(utts: list[str]) -> list[tuple[str, np.ndarray | None, float]]:
-    w = _WORK
+def _align_chunk(utts: list[str], work: dict | None = None) -> list[tuple[str, np.ndarray | None, float]]:
+    """One alignment job: (utt, transition ids or None, log-likelihood) per utterance of `utts`.
+    Forked local jobs read the model, graphs and features from `_WORK`; remote ones carry their
+    share of them in `work`."""
+    w = work or _WORK
     tm, am, cfg = w["tm"], w["am"], w["cfg"]
     acfg = khg.AlignConfig(beam=cfg.beam, retry_beam=cfg.retry_beam, careful=False)
     out = []
@@ -124,21 +126,23 @@ def _align_chunk(utts: list[str]) -> list[tuple[str, np.ndarray | None, float]]:
 
 
 def align(am: khg.AmDiagGmm, tm: khg.TransitionModel, graphs: dict[str, kaldifst.StdVectorFst],
-          feats: dict[str, np.ndarray], cfg: GmmConfig, desc: str = "align"
-          ) -> tuple[dict[str, np.ndarray], list[str], float]:
-    """Viterbi forced alignment (beam, then retry beam). Returns ali, failed utts, avg loglike/frame."""
+          feats: dict[str, np.ndarray], cfg: GmmConfig, desc: str = "align", log_dir: Path | None = None,
+          stage: str = "align") -> tuple[dict[str, np.ndarray], list[str], float]:
+    """Viterbi forced alignment (beam, then retry beam). Returns ali, failed utts, avg loglike/frame.
+    Jobs run on `cfg.cmd` (asr.executor), logging to `<log_dir>/<stage>.<job>.log`."""
+    from asr.executor import is_local, run_jobs
+
     _WORK.update(tm=tm, am=am, cfg=cfg, graphs=graphs, feats=feats)
     utts = sorted(graphs)
     nj = max(1, min(cfg.nj, len(utts) // 20 or 1))
     chunks = [utts[i::nj * 4] for i in range(nj * 4)] if nj > 1 else [utts]
     results = []
     try:
-        if nj > 1:
-            with mp.get_context("fork").Pool(nj) as pool:
-                for r in pool.imap_unordered(_align_chunk, chunks):
-                    results.extend(r)
-        else:
-            results = _align_chunk(utts)
+        local = is_local(cfg.cmd)
+        jobs = [(c, None if local else dict(tm=tm, am=am, cfg=cfg, graphs={u: graphs[u] for u in c},
+                                            feats={u: feats[u] for u in c})) for c in chunks]
+        for r in run_jobs(_align_chunk, jobs, cfg.cmd, nj, stage=stage, log_dir=log_dir, resume=False):
+            results.extend(r)
     finally:
         _WORK.clear()
     ali, failed, like, frames = {}, [], 0.0, 0
@@ -182,7 +186,8 @@ def align_dir(model_dir: str | Path, lang_dir: str | Path, data_dir: str | Path,
     lang = load_lang(lang_dir)
     unk = warn_oov(lang, {u: texts[u] for u in feats}, f"align {data_dir}")
     graphs, failed = compile_graphs(tm, tree, lang_dir, lang, {u: texts[u] for u in feats})
-    ali, bad, avg = align(am, tm, graphs, feats, cfg, desc=f"align {feat_dir}")
+    ali, bad, avg = align(am, tm, graphs, feats, cfg, desc=f"align {feat_dir}", log_dir=Path(out_dir) / "log",
+                          stage=f"align{suffix}")
     failed = sorted(set(failed) | set(bad))
     write_alignments(Path(out_dir), ali, tm, failed, suffix=suffix)
     log.info("aligned %s: %d utterances, %d failed, avg loglike %.3f", feat_dir, len(ali), len(failed), avg)

@@ -48,6 +48,7 @@ class GmmConfig:
     perturb_factor: float = 0.01
     seed: int = 0
     nj: int = 2
+    cmd: str = "local"        # where alignment jobs run (asr.executor: local, dask://HOST:PORT, slurm|pbs|sge)
     import_ali: str = ""      # Kaldi pdf alignments (ark/scp) to import instead of training
     import_num_pdfs: int = 0  # their number of pdfs (range check); 0: unchecked
 

@@ -55,7 +55,8 @@ def _train_iters(name: str, out: Path, am, tm, graphs, feats, ali, stage: StageC
     for it in range(first, stage.num_iters):
         t0 = time.time()
         if it in stage.realign_iters or (first and it == first):
-            ali, bad, avg = align(am, tm, graphs, feats, acfg, desc=f"{name} iter {it}")
+            ali, bad, avg = align(am, tm, graphs, feats, acfg, desc=f"{name} iter {it}", log_dir=out / "log",
+                                  stage=f"align.{it}")
             failed.update(bad)
             log.info("%s iter %d: realigned (beam %g/%g), score %.3f/frame, %d failed", name, it,
                      acfg.beam, acfg.retry_beam, avg, len(bad))
@@ -96,7 +97,8 @@ def train_mono(lang_dir: str | Path, feats: dict[str, np.ndarray], texts: dict[s
 
 def _finish(out: Path, tm, am, tree, graphs, feats, cfg: GmmConfig, name: str) -> dict:
     """Final alignment with the final model; writes final.mdl, tree, num_pdfs, ali, failed_utts."""
-    ali, failed, avg = align(am, tm, graphs, feats, cfg, desc=f"{name} final")
+    ali, failed, avg = align(am, tm, graphs, feats, cfg, desc=f"{name} final", log_dir=out / "log",
+                             stage="align.final")
     missing = sorted(set(feats) - set(graphs))
     failed = sorted(set(failed) | set(missing))
     save_model(out / "final.mdl", tm, am)
@@ -146,7 +148,8 @@ def train_tri(name: str, lang_dir: str | Path, feats: dict[str, np.ndarray], tex
     tm = khg.TransitionModel(tree, topo)
     am = init_single_gaussians(leaf_stats, dim, cfg.min_variance)
     graphs, failed = compile_graphs(tm, tree, lang_dir, lang, texts)
-    ali, bad, avg = align(am, tm, graphs, feats, cfg, desc=f"{name} init")
+    ali, bad, avg = align(am, tm, graphs, feats, cfg, desc=f"{name} init", log_dir=out / "log",
+                          stage="align.init")
     log.info("%s: initial alignment avg loglike %.3f, %d failed", name, avg, len(bad))
     failed = set(failed) | set(bad)
     am, tm, ali = _train_iters(name, out, am, tm, graphs, feats, ali, stage, cfg, failed)

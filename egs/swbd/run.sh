@@ -2,6 +2,7 @@
 # Switchboard 2000h (Switchboard-1 + Fisher) training, Hub5'00 (eval2000) evaluation.
 # The LDC corpora are the user's: their paths are in conf/corpora.yaml.
 #   ./run.sh [--stage N] [--stop-stage M] [--nj J] [--ngpu N] [--force true] [--dry-run true]
+#            [--cmd local|dask://HOST:PORT|slurm] [--nnodes N --node-rank R --master ADDR:PORT]
 #            [--train-set train] [--dev-set dev] [--test-set eval2000] [--am-tags "resnet22 ..."]
 #            (./run.sh --help lists every option)
 # Stages: 0 data prep, 1 features, 2 lang + GMM alignments to 32k CD states (or Kaldi import),
@@ -15,6 +16,10 @@ cd "$(dirname "$0")"
 stage=0             # first stage to run (0-7)
 stop_stage=7        # last stage to run (0-7)
 nj=8                # parallel jobs
+cmd=local           # where stages 1, 2, 5 run their jobs: local, dask://HOST:PORT, slurm|pbs|sge (asr/executor.py)
+nnodes=1            # stage 3 on several nodes: run it once per node (README, "Running on a cluster")
+node_rank=0         # this node's rank (0 .. nnodes-1); node 0 builds the feature cache
+master=             # ADDR:PORT of the c10d rendezvous (a host of the job, a free port), for --nnodes > 1
 force=false         # true: redo finished steps (their .done markers are removed first)
 dry_run=false       # true: check stage 0's inputs and print every stage's commands, run nothing
 ngpu=auto           # GPUs for stage 3 (auto: as many as nvidia-smi lists, else 1 CPU process)
@@ -64,7 +69,7 @@ if run_stage 1; then
   feat_conf=(); [ -f "$conf_dir/features.yaml" ] && feat_conf=(--config "$conf_dir/features.yaml")
   for kind in mfcc logmel; do
     step "$data/.done_feats_$kind" \
-      python -m asr.features compute --kind $kind "${feat_conf[@]}" --nj "$nj" \
+      python -m asr.features compute --kind $kind "${feat_conf[@]}" --nj "$nj" --cmd "$cmd" \
         --batch-size 1000 --data $(for s in $feat_sets; do echo "$data/$s"; done) \
         --out $(for s in $feat_sets; do echo "$data/${s}_$kind"; done)
   done
@@ -80,7 +85,7 @@ if run_stage 2; then
   step "$data/lang/.done" python -m asr.lang "$data/local/dict" "$data/lang"
   f=; [ "$force" = true ] && f=--force  # --force: every GMM round's .done is removed and it retrains
   step "$ali_dir/.done" \
-    python -m asr.gmm train --config "$conf_dir/gmm.yaml" --nj "$nj" --lang "$data/lang" \
+    python -m asr.gmm train --config "$conf_dir/gmm.yaml" --nj "$nj" --cmd "$cmd" --lang "$data/lang" \
       --data "$data/$train_set" --feats "$data/${train_set}_mfcc" \
       --dev-feats "$data/${dev_set}_mfcc" --exp "$exp" $f
   stage_end 2 "lang + GMM alignments"
@@ -89,10 +94,12 @@ fi
 
 # ---- stage 3: acoustic-model training, multi-GPU (issue 5) ----
 # One torchrun process per GPU (DDP, nccl); --ngpu N overrides the GPU count. The feature
-# memmap cache (exp/feat_cache, float16) is built once by a single process first. Re-running
-# after a kill resumes from the last checkpoint. What is run, for 8 GPUs:
-#   torchrun --standalone --nproc_per_node=8 -m asr.train --config conf/train.yaml --tag resnet22 \
-#       --dir exp/am_resnet22 --resume
+# memmap cache (exp/feat_cache, float16) is built once by a single process first (on node 0).
+# Re-running after a kill resumes from the last checkpoint. What is run, for 8 GPUs
+# (local/torchrun.sh: `torchrun --standalone` on one node; with --nnodes N, run on every node,
+# a c10d rendezvous at --master; under SLURM: local/slurm_stage3.sbatch):
+#   torchrun --standalone --nnodes=1 --nproc_per_node=8 -m asr.train --config conf/train.yaml \
+#       --tag resnet22 --dir exp/am_resnet22 --resume
 if run_stage 3; then
   stage_begin 3 "acoustic-model training"
   [ "$ngpu" = auto ] && ngpu=$( (nvidia-smi -L 2>/dev/null || true) | wc -l)
@@ -102,9 +109,10 @@ if run_stage 3; then
     local dir=$exp/am_$1
     local args=(--config "$conf_dir/train.yaml" --tag "$1" --dir "$dir" --feat_dir "$data/${train_set}_logmel"
                 --ali_dir "$ali_dir" --dev_feat_dir "$data/${dev_set}_logmel")
-    log "stage 3: training $1 on $ngpu GPU(s) -> $dir"
-    run_cmd python -m asr.train "${args[@]}" --prepare-only
-    run_cmd torchrun --standalone --nproc_per_node="$ngpu" -m asr.train "${args[@]}" $resume
+    log "stage 3: training $1 on $nnodes node(s) x $ngpu GPU(s) -> $dir"
+    [ "$node_rank" = 0 ] && run_cmd python -m asr.train "${args[@]}" --prepare-only  # the others wait at the rendezvous
+    run_cmd torchrun.sh --nnodes "$nnodes" --node-rank "$node_rank" --master "$master" --nproc-per-node "$ngpu" \
+      -m asr.train "${args[@]}" $resume
   }
   for tag in $am_tags; do
     step_done="already trained" step "$exp/am_$tag/.done" train_am "$tag"
@@ -137,7 +145,7 @@ if run_stage 5; then
     step_done="already decoded" step "$dir/.done" \
       python -m asr.decode --config "$conf_dir/decode.yaml" --model-dir "$exp/am_$tag" \
         --graph-dir "$graph_dir" --feats "$data/${test_set}_logmel" --dir "$dir" --nj "$nj" \
-        --lexicon "$data/local/dict/lexicon.txt"
+        --cmd "$cmd" --lexicon "$data/local/dict/lexicon.txt"
   done
   stage_end 5 "decoding"
 fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Embedded synthetic telephone corpus: from nothing to a WER report on a laptop CPU.
-#   ./run.sh [--stage N] [--stop-stage M] [--nj J] [--force true] [--conf-dir conf]
+#   ./run.sh [--stage N] [--stop-stage M] [--nj J] [--cmd local] [--force true] [--conf-dir conf]
 #            [--data data] [--exp exp] [--corpus corpus] [--am-tags "resnet22 ..." | all]
 #            [--test-sets "test test_heldout"] [--tune-set dev]   (./run.sh --help lists every option)
 # Every stage reads its options from $conf_dir/<stage>.yaml (conf/tiny/ is the smoke-test size)
@@ -15,6 +15,7 @@ cd "$(dirname "$0")"
 stage=0         # first stage to run (0-7)
 stop_stage=7    # last stage to run (0-7)
 nj=2            # parallel jobs
+cmd=local       # where stages 1, 2, 5 run their jobs: local, dask://HOST:PORT, slurm|pbs|sge (asr/executor.py)
 force=false     # true: redo finished steps (their .done markers are removed first)
 conf_dir=conf   # stage configs: $conf_dir/<stage>.yaml (conf/tiny: the smoke-test size)
 data=data       # data dirs, features, lang
@@ -67,7 +68,7 @@ if run_stage 1; then
   for kind in mfcc logmel; do
     if [ $kind = mfcc ]; then fsets="train train_sp dev test"; else fsets="train_sp dev $test_sets"; fi
     step "$data/.done_feats_$kind" \
-      python -m asr.features compute --kind $kind --config "$conf_dir/features.yaml" --nj "$nj" \
+      python -m asr.features compute --kind $kind --config "$conf_dir/features.yaml" --nj "$nj" --cmd "$cmd" \
         --data $(for s in $fsets; do echo "$data/$s"; done) \
         --out $(for s in $fsets; do echo "$data/${s}_$kind"; done)
   done
@@ -85,10 +86,10 @@ if run_stage 2; then
   step "$data/lang/.done" python -m asr.lang "$data/local/dict" "$data/lang"
   f=; [ "$force" = true ] && f=--force  # --force: every GMM round's .done is removed and it retrains
   step "$ali_dir/.done" \
-    python -m asr.gmm train --config "$conf_dir/gmm.yaml" --nj "$nj" --lang "$data/lang" \
+    python -m asr.gmm train --config "$conf_dir/gmm.yaml" --nj "$nj" --cmd "$cmd" --lang "$data/lang" \
       --data "$data/train" --feats "$data/train_mfcc" --dev-feats "$data/dev_mfcc" --exp "$exp" $f
   step "${ali_dir}_sp/.done" \
-    python -m asr.gmm align --config "$conf_dir/gmm.yaml" --model-dir "$ali_dir" --lang "$data/lang" \
+    python -m asr.gmm align --config "$conf_dir/gmm.yaml" --cmd "$cmd" --model-dir "$ali_dir" --lang "$data/lang" \
       --data "$data/train_sp" --feats "$data/train_sp_mfcc" --out "${ali_dir}_sp"
   stage_end 2 "lang + GMM alignments"
 fi
@@ -143,7 +144,7 @@ if run_stage 5; then
       step_done="already decoded" step "$dir/.done" \
         python -m asr.decode --config "$conf_dir/decode.yaml" --model-dir "$exp/am_$tag" \
           --graph-dir "$graph_dir" --feats "$data/${set}_logmel" --dir "$dir" --nj "$nj" \
-          --lexicon "$data/local/dict/lexicon.txt"
+          --cmd "$cmd" --lexicon "$data/local/dict/lexicon.txt"
     done
   done
   stage_end 5 "decoding"
