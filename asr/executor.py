@@ -25,6 +25,7 @@ on a cluster unchanged. `run_jobs` runs a stage's jobs on one:
 from __future__ import annotations
 
 import concurrent.futures as cf
+from concurrent.futures.process import BrokenProcessPool
 import contextlib
 import copyreg
 import hashlib
@@ -287,7 +288,7 @@ def _run_pickled(blob: bytes) -> Any:
 
 def _worker_died(exc: BaseException) -> bool:
     """True for the failures of a worker (not of the job): a dead pool process, a lost Dask worker."""
-    if isinstance(exc, cf.process.BrokenProcessPool):
+    if isinstance(exc, BrokenProcessPool):
         return True
     names = {type(exc).__name__} | {c.__name__ for c in type(exc).__mro__}
     return bool(names & {"KilledWorker", "CommClosedError", "FutureCancelledError"})
