@@ -56,7 +56,7 @@ def test_speaker_split_is_disjoint(synth_corpus):
     # the default-size configuration too (no audio needed)
     spks = synth.make_speakers(synth.CorpusConfig.from_yaml("egs/synth/conf/corpus.yaml"))
     ids = [s.spk_id for s in spks]
-    assert len(set(ids)) == len(ids) == 46 + 6 + 24 + 8
+    assert len(set(ids)) == len(ids) == 46 + 6 + 22 + 8
     assert len({s.voice for s in spks}) == len(spks)
     names = {set_name: {(s.voice.engine, s.voice.name) for s in spks if s.set_name == set_name}
              for set_name in synth.SETS}
