@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from asr.likelihoods import load_model, log_likelihoods, read_log_priors  # noqa: F401  (asr.decode API)
-from asr.utils import atomic_path, atomic_write_text, read_kaldi_map, setup_logging
+from asr.utils import atomic_path, atomic_write_text, lock_dir, read_kaldi_map, setup_logging
 
 logger = logging.getLogger("asr.decode")
 
@@ -391,18 +391,9 @@ OUTPUTS = ("hyp.txt", "hyp_*.txt", "hyp*.ctm", "ali.ark", "ali.scp", "lat.ark", 
 
 
 def lock_decode_dir(out: Path):
-    """Exclusive lock on `<out>/.lock` held by the returned open file (the OS frees it when the
-    process ends, also on a kill): a second decode into the same dir fails at once."""
-    import fcntl
-
-    f = open(out / ".lock", "a")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.close()
-        raise RuntimeError(f"{out}: another decode is writing this dir (it holds {out / '.lock'}); "
-                           f"wait for it or stop it, or decode into another --dir") from None
-    return f
+    """Exclusive lock on `<out>/.lock` (asr.utils.lock_dir): a second decode into the same dir
+    fails at once."""
+    return lock_dir(out, "another decode is writing this dir", "wait for it or stop it, or decode into another --dir")
 
 
 def remove_previous_outputs(out_dir: Path) -> list[str]:

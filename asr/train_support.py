@@ -16,6 +16,7 @@ import torch
 import torch.distributed as dist
 
 from asr.utils import atomic_path
+from asr.utils import lock_dir as utils_lock_dir
 
 log = logging.getLogger("asr.train")
 
@@ -167,16 +168,7 @@ def sync_buffers(model, dd: Dist) -> None:
 
 
 def lock_dir(out: Path):
-    """Exclusive lock on `<out>/.lock` (the returned open file holds it; the OS frees it when
-    the process ends, also on a kill). A second training into the same dir fails at once
-    instead of overwriting the first one's checkpoints."""
-    import fcntl
-
-    f = open(out / ".lock", "a")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.close()
-        raise RuntimeError(f"{out}: another training process is using this dir (it holds {out / '.lock'}); "
-                           f"wait for it or stop it before training or resuming here") from None
-    return f
+    """Exclusive lock on `<out>/.lock` (asr.utils.lock_dir): a second training into the same dir
+    fails at once instead of overwriting the first one's checkpoints."""
+    return utils_lock_dir(out, "another training process is using this dir",
+                          "wait for it or stop it before training or resuming here")

@@ -116,3 +116,19 @@ def seed_everything(seed: int) -> None:
         torch.manual_seed(seed)
     except ImportError:  # pragma: no cover
         pass
+
+
+def lock_dir(out: str | os.PathLike, busy: str, hint: str):
+    """Exclusive lock on `<out>/.lock`, held by the returned open file (the OS frees it when the
+    process ends, also on a kill). A second holder fails at once with RuntimeError
+    "<out>: <busy> (it holds <out>/.lock); <hint>" instead of writing into the same dir."""
+    import fcntl
+
+    lock = Path(out) / ".lock"
+    f = open(lock, "a")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise RuntimeError(f"{out}: {busy} (it holds {lock}); {hint}") from None
+    return f
