@@ -109,6 +109,15 @@ class Searcher:
         return list(words), list(ali), bool(ok)
 
 
+def lattice_decoder(hclg, opts: SearchOptions):
+    """kaldi-decoder's LatticeSimpleDecoder over `hclg` with the beam and lattice beam of `opts`."""
+    import kaldi_decoder as kd
+
+    cfg = kd.LatticeSimpleDecoderConfig()
+    cfg.beam, cfg.lattice_beam = opts.beam, opts.lattice_beam
+    return kd.LatticeSimpleDecoder(hclg, cfg)
+
+
 class NbestSearcher:
     """N distinct best word sequences from kaldi-decoder's LatticeSimpleDecoder lattice."""
 
@@ -116,9 +125,7 @@ class NbestSearcher:
         import kaldi_decoder as kd
 
         self.kd = kd
-        cfg = kd.LatticeSimpleDecoderConfig()
-        cfg.beam, cfg.lattice_beam = opts.beam, opts.lattice_beam
-        self.decoder = kd.LatticeSimpleDecoder(hclg, cfg)
+        self.decoder = lattice_decoder(hclg, opts)
         self.tid2pdf = tid2pdf
         self.n = n
 
@@ -156,9 +163,7 @@ class LatticeSearcher:
         import kaldi_decoder as kd
 
         self.kd = kd
-        cfg = kd.LatticeSimpleDecoderConfig()
-        cfg.beam, cfg.lattice_beam = opts.beam, opts.lattice_beam
-        self.decoder = kd.LatticeSimpleDecoder(hclg, cfg)
+        self.decoder = lattice_decoder(hclg, opts)
         self.tid2pdf = tid2pdf
         self.scratch = scratch
 

@@ -22,6 +22,17 @@ class RefUtt:
     end: float = 0.0
 
 
+
+def file_and_channel(reco: str, reco2fc: dict[str, str] | None, where: str) -> tuple[str, str]:
+    """The STM (file, channel) of a recording: from reco2file_and_channel, else `<file>-<channel>`."""
+    if reco2fc is None:
+        f, _, ch = reco.rpartition("-")
+        return f, ch
+    if reco not in reco2fc:
+        raise ValueError(f"{where}: recording '{reco}' missing from reco2file_and_channel")
+    f, ch = reco2fc[reco].split()
+    return f, ch
+
 def read_stm(path: str | Path) -> list[RefUtt]:
     """STM lines `file channel speaker begin end [<labels>] words...`; `;;` comments."""
     out = []
@@ -56,12 +67,7 @@ def stm_hypotheses(refs: list[RefUtt], hyp: dict[str, str], segments: dict[str, 
         if utt not in segments:
             raise ValueError(f"{where}: utterance '{utt}' has no line in the segments file")
         reco, b, e = segments[utt].split()
-        if reco2fc is not None:
-            if reco not in reco2fc:
-                raise ValueError(f"{where}: recording '{reco}' missing from reco2file_and_channel")
-            f, ch = reco2fc[reco].split()
-        else:
-            f, _, ch = reco.rpartition("-")
+        f, ch = file_and_channel(reco, reco2fc, where)
         mid = 0.5 * (float(b) + float(e))
         cands = [r for r in by_fc.get((f, ch), []) if r.begin <= mid <= r.end]
         if not cands:
@@ -138,12 +144,7 @@ def ctm_stm_hypotheses(refs: list[RefUtt], words: list[CtmWord], segments: dict[
         if segments is not None and w.name in segments:
             reco, b, _e = segments[w.name].split()
             t0 += float(b)
-            if reco2fc is not None:
-                if reco not in reco2fc:
-                    raise ValueError(f"{where}: recording '{reco}' missing from reco2file_and_channel")
-                f, ch = reco2fc[reco].split()
-            else:
-                f, _, ch = reco.rpartition("-")
+            f, ch = file_and_channel(reco, reco2fc, where)
         mid = t0 + 0.5 * w.dur
         cands = [r for r in by_fc.get((f, ch), []) if r.begin <= mid < r.end] or \
                 [r for r in by_fc.get((f, ch), []) if r.begin <= mid <= r.end]
