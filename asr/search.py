@@ -1,0 +1,163 @@
+"""WFST search over a decoding graph (HCLG): 1-best, n-best and lattice searchers, word penalties.
+
+- `Searcher`: kaldi-hmm-gmm's LatticeFasterDecoder, best path only (word ids, transition ids).
+- `NbestSearcher`: the N distinct best word sequences of kaldi-decoder's LatticeSimpleDecoder lattice.
+- `LatticeSearcher`: one LatticeSimpleDecoder search -> a raw lattice (asr.lattice), costs kept apart.
+- `add_word_penalty(fst, p)`: the graph with `p` added to every word arc (an insertion penalty).
+Likelihood matrices are (frames, pdfs) log-likelihoods, scaled by the acoustic scale in the search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+def add_word_penalty(fst, penalty: float):
+    """Copy of `fst` with `penalty` added to the cost of every arc with a word (output) label."""
+    import kaldifst
+
+    out = kaldifst.StdVectorFst()
+    for _ in range(fst.num_states):
+        out.add_state()
+    out.start = fst.start
+    for s in range(fst.num_states):
+        out.set_final(s, fst.final(s))
+        it = kaldifst.ArcIterator(fst, s)
+        while not it.done:
+            a = it.value
+            w = float(a.weight.value) + (penalty if a.olabel != 0 else 0.0)
+            out.add_arc(s, kaldifst.StdArc(a.ilabel, a.olabel, w, a.nextstate))
+            it.next()
+    return out
+
+
+@dataclass
+class SearchOptions:
+    """Lattice-faster decoder options (Kaldi names and defaults of the nnet decode scripts)."""
+
+    beam: float = 13.0
+    max_active: int = 7000
+    min_active: int = 200
+    lattice_beam: float = 8.0
+
+
+class Searcher:
+    """HCLG search with Kaldi's LatticeFasterDecoder over per-pdf scores."""
+
+    def __init__(self, hclg, trans_model, opts: SearchOptions):
+        import kaldi_hmm_gmm as khg
+
+        self.khg = khg
+        self.tm = trans_model
+        cfg = khg.LatticeFasterDecoderConfig()
+        cfg.beam, cfg.max_active, cfg.min_active = opts.beam, opts.max_active, opts.min_active
+        cfg.lattice_beam = opts.lattice_beam
+        self.cfg = cfg
+        self.hclg = hclg
+        self.decoder = khg.LatticeFasterDecoder(hclg, cfg)
+        # tid2pdf[t] for t = 1..num_transition_ids: column t-1 of the decodable matrix.
+        tid2pdf = np.asarray(trans_model.transition_id_to_pdf_array(), dtype=np.int64)
+        assert tid2pdf.shape[0] == trans_model.num_transition_ids + 1, "index 0 of tid2pdf is unused"
+        self.tid2pdf = tid2pdf[1:]
+
+    def decode(self, pdf_scores: np.ndarray, acoustic_scale: float, utt: str = "") -> tuple[list[int], list[int], bool]:
+        """Best path of `(frames, num_pdfs)` log-likelihoods -> (word ids, transition ids, reached final)."""
+        if pdf_scores.shape[0] == 0:
+            return [], [], False
+        mat = np.ascontiguousarray(acoustic_scale * pdf_scores[:, self.tid2pdf], dtype=np.float32)
+        decodable = self.khg.DecodableCtc(mat)
+        ok, ali, words, _ = self.khg.decode_utterance_lattice_faster(self.decoder, decodable, self.tm, utt, True)
+        return list(words), list(ali), bool(ok)
+
+
+def lattice_decoder(hclg, opts: SearchOptions):
+    """kaldi-decoder's LatticeSimpleDecoder over `hclg` with the beam and lattice beam of `opts`."""
+    import kaldi_decoder as kd
+
+    cfg = kd.LatticeSimpleDecoderConfig()
+    cfg.beam, cfg.lattice_beam = opts.beam, opts.lattice_beam
+    return kd.LatticeSimpleDecoder(hclg, cfg)
+
+
+class NbestSearcher:
+    """N distinct best word sequences from kaldi-decoder's LatticeSimpleDecoder lattice."""
+
+    def __init__(self, hclg, tid2pdf: np.ndarray, opts: SearchOptions, n: int):
+        import kaldi_decoder as kd
+
+        self.kd = kd
+        self.decoder = lattice_decoder(hclg, opts)
+        self.tid2pdf = tid2pdf
+        self.n = n
+
+    def decode(self, pdf_scores: np.ndarray, acoustic_scale: float) -> list[tuple[list[int], float]]:
+        """`(frames, num_pdfs)` log-likelihoods -> [(word ids, total cost)], cheapest first."""
+        import kaldifst
+
+        if pdf_scores.shape[0] == 0:
+            return []
+        mat = np.ascontiguousarray(acoustic_scale * pdf_scores[:, self.tid2pdf], dtype=np.float32)
+        self.decoder.decode(self.kd.DecodableCtc(mat))
+        ok, lat = self.decoder.get_raw_lattice()
+        return self.from_lattice(lat)
+
+    def from_lattice(self, lat) -> list[tuple[list[int], float]]:
+        """N best distinct word sequences of a raw `kaldifst.Lattice` (costs as decoded)."""
+        import kaldifst
+
+        if lat.num_states == 0:
+            return []
+        acceptor = word_acceptor(lat)
+        kaldifst.rmepsilon(acceptor)  # in place
+        words = kaldifst.determinize(acceptor)
+        out = []
+        for path in kaldifst.lattice_to_nbest(words, n=self.n):
+            _, _, word_ids, weight = kaldifst.get_linear_symbol_sequence(path)
+            out.append((list(word_ids), float(weight.value)))
+        return out
+
+
+class LatticeSearcher:
+    """One LatticeSimpleDecoder search per utterance -> raw lattice (acoustic costs unscaled)."""
+
+    def __init__(self, hclg, tid2pdf: np.ndarray, opts: SearchOptions, scratch: Path):
+        import kaldi_decoder as kd
+
+        self.kd = kd
+        self.decoder = lattice_decoder(hclg, opts)
+        self.tid2pdf = tid2pdf
+        self.scratch = scratch
+
+    def decode(self, pdf_scores: np.ndarray, acoustic_scale: float):
+        """`(frames, num_pdfs)` log-likelihoods -> (asr.lattice.Lattice, reached a final state)."""
+        from asr import lattice as L
+
+        mat = np.ascontiguousarray(acoustic_scale * pdf_scores[:, self.tid2pdf], dtype=np.float32)
+        self.decoder.decode(self.kd.DecodableCtc(mat))
+        ok, lat = self.decoder.get_raw_lattice()
+        self.last = lat  # the decoder's own lattice (scaled acoustics), e.g. for n-best lists
+        return L.from_kaldifst(lat, acoustic_scale, self.scratch), bool(ok)
+
+
+def word_acceptor(lat):
+    """Kaldi Lattice (arcs tid:word, weights graph,acoustic) -> StdVectorFst word acceptor with
+    the summed cost (read through the lattice's text form: the binding has no lattice arc iterator)."""
+    import kaldifst
+
+    def cost(field: str) -> float:
+        return sum(float(c) for c in field.split(",")) if field else 0.0
+
+    rows = [line.split() for line in lat.to_str().splitlines() if line.strip()]
+    out = kaldifst.StdVectorFst()
+    for _ in range(lat.num_states):
+        out.add_state()
+    out.start = lat.start
+    for r in rows:
+        if len(r) >= 4:  # src dst ilabel olabel [graph,acoustic]
+            out.add_arc(int(r[0]), kaldifst.StdArc(int(r[3]), int(r[3]), cost(r[4] if len(r) > 4 else ""),
+                                                   int(r[1])))
+        else:  # final state [graph,acoustic]
+            out.set_final(int(r[0]), cost(r[1] if len(r) > 1 else ""))
+    return out
