@@ -81,26 +81,29 @@ def lattice_decoder(hclg, opts: SearchOptions):
     return kd.LatticeSimpleDecoder(hclg, cfg)
 
 
+def raw_lattice(decoder, pdf_scores: np.ndarray, tid2pdf: np.ndarray, acoustic_scale: float):
+    """Run a LatticeSimpleDecoder over `(frames, num_pdfs)` log-likelihoods, expanded to
+    transition-id columns and scaled: (reached a final state, raw kaldifst.Lattice)."""
+    import kaldi_decoder as kd
+
+    mat = np.ascontiguousarray(acoustic_scale * pdf_scores[:, tid2pdf], dtype=np.float32)
+    decoder.decode(kd.DecodableCtc(mat))
+    return decoder.get_raw_lattice()
+
+
 class NbestSearcher:
     """N distinct best word sequences from kaldi-decoder's LatticeSimpleDecoder lattice."""
 
     def __init__(self, hclg, tid2pdf: np.ndarray, opts: SearchOptions, n: int):
-        import kaldi_decoder as kd
-
-        self.kd = kd
         self.decoder = lattice_decoder(hclg, opts)
         self.tid2pdf = tid2pdf
         self.n = n
 
     def decode(self, pdf_scores: np.ndarray, acoustic_scale: float) -> list[tuple[list[int], float]]:
         """`(frames, num_pdfs)` log-likelihoods -> [(word ids, total cost)], cheapest first."""
-        import kaldifst
-
         if pdf_scores.shape[0] == 0:
             return []
-        mat = np.ascontiguousarray(acoustic_scale * pdf_scores[:, self.tid2pdf], dtype=np.float32)
-        self.decoder.decode(self.kd.DecodableCtc(mat))
-        ok, lat = self.decoder.get_raw_lattice()
+        _, lat = raw_lattice(self.decoder, pdf_scores, self.tid2pdf, acoustic_scale)
         return self.from_lattice(lat)
 
     def from_lattice(self, lat) -> list[tuple[list[int], float]]:
@@ -123,9 +126,6 @@ class LatticeSearcher:
     """One LatticeSimpleDecoder search per utterance -> raw lattice (acoustic costs unscaled)."""
 
     def __init__(self, hclg, tid2pdf: np.ndarray, opts: SearchOptions, scratch: Path):
-        import kaldi_decoder as kd
-
-        self.kd = kd
         self.decoder = lattice_decoder(hclg, opts)
         self.tid2pdf = tid2pdf
         self.scratch = scratch
@@ -134,9 +134,7 @@ class LatticeSearcher:
         """`(frames, num_pdfs)` log-likelihoods -> (asr.lattice.Lattice, reached a final state)."""
         from asr import lattice as L
 
-        mat = np.ascontiguousarray(acoustic_scale * pdf_scores[:, self.tid2pdf], dtype=np.float32)
-        self.decoder.decode(self.kd.DecodableCtc(mat))
-        ok, lat = self.decoder.get_raw_lattice()
+        ok, lat = raw_lattice(self.decoder, pdf_scores, self.tid2pdf, acoustic_scale)
         self.last = lat  # the decoder's own lattice (scaled acoustics), e.g. for n-best lists
         return L.from_kaldifst(lat, acoustic_scale, self.scratch), bool(ok)
 

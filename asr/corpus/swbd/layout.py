@@ -87,6 +87,17 @@ class Layout:
         return self.eval_trans_root / "reference" / GLM_NAME
 
 
+def _files_below(root: Path, pattern: str, key: str, problems: list[str]) -> list[Path]:
+    """Sorted files matching `pattern` below `root`; a missing dir or no match is a problem named by `key`."""
+    if not root.is_dir():
+        problems.append(f"{key}: no such directory: {root}")
+        return []
+    files = sorted(root.rglob(pattern))
+    if not files:
+        problems.append(f"{key}: no {pattern} files below {root}")
+    return files
+
+
 def _find_level(root: Path, marker: str, sublevels: list[str]) -> Path | None:
     """`root` or `root/<sub>` (first match) that contains `marker`."""
     for cand in [root] + [root / s for s in sublevels]:
@@ -101,18 +112,8 @@ def resolve_layout(c: Corpora) -> Layout:
     p = lay.problems
 
     # Switchboard-1
-    if not c.swbd_audio.is_dir():
-        p.append(f"swbd.audio: no such directory: {c.swbd_audio}")
-    else:
-        lay.swbd_sph = sorted(c.swbd_audio.rglob("*.sph"))
-        if not lay.swbd_sph:
-            p.append(f"swbd.audio: no *.sph files below {c.swbd_audio}")
-    if not c.swbd_transcripts.is_dir():
-        p.append(f"swbd.transcripts: no such directory: {c.swbd_transcripts}")
-    else:
-        lay.swbd_trans = sorted(c.swbd_transcripts.rglob("*trans.text"))
-        if not lay.swbd_trans:
-            p.append(f"swbd.transcripts: no *trans.text files below {c.swbd_transcripts}")
+    lay.swbd_sph = _files_below(c.swbd_audio, "*.sph", "swbd.audio", p)
+    lay.swbd_trans = _files_below(c.swbd_transcripts, "*trans.text", "swbd.transcripts", p)
 
     # Fisher
     for d in c.fisher_audio:
