@@ -93,7 +93,8 @@ class UttSet:
     """Features and targets of a set of utterances in one contiguous array.
 
     feats: `(total_frames, 3*D)` float array (RAM or memmap); offsets: `(num_utts + 1,)`
-    start of each utterance in `feats`; targets: `(total_frames,)` int64 pdf ids.
+    start of each utterance in `feats`; targets: `(total_frames,)` int32 pdf ids, in RAM
+    (4 bytes a frame: 2.9 GB per process at Switchboard's ~720M frames; batches get int64).
     """
 
     utts: list[str]
@@ -163,7 +164,7 @@ def load_utt_set(feat_dir: str | Path, alis: dict[str, np.ndarray], num_pdfs: in
     offsets = np.zeros(len(keep) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     total = int(offsets[-1])
-    targets = np.concatenate([alis[u] for u in keep]).astype(np.int64)
+    targets = np.concatenate([alis[u] for u in keep]).astype(np.int32)
 
     feats = None
     if storage == "memmap":

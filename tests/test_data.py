@@ -105,6 +105,7 @@ def test_batches_match_features_with_edge_replication(corpus):
     x, y = D.gather_batch(uset, rows, T, left, right)
     assert x.shape == (3, 3, T + left + right, BINS) and x.dtype == torch.float32
     assert y.shape == (3, T) and y.dtype == torch.int64
+    assert uset.targets.dtype == np.int32      # the in-RAM per-frame targets: 4 bytes a frame
     idx0 = np.clip(np.arange(-left, T + right), 0, n - 1)
     np.testing.assert_allclose(x[0].numpy(), mat[:, idx0], rtol=1e-6)
     assert (x[0, :, :left] == x[0, :, left:left + 1]).all()          # start replicated

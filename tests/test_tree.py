@@ -461,6 +461,18 @@ def test_build_2000_leaves_from_random_stats():
     assert tree.to_kaldi().num_pdfs == 2000
 
 
+def test_cached_best_split_owns_its_stats(stats):
+    """A leaf's cached best split keeps only its (F,) yes-stats, not a view into the (Q, F)
+    array of every question's stats (at 32k leaves those views held ~1.5 GB)."""
+    from asr.tree.build import _Builder
+
+    builder = _Builder(stats, P2N, [Root((p,)) for p in range(1, NUM_PHONES + 1)],
+                       cluster_phones(stats), 20.0, 0.01)
+    leaf = builder.make_leaf(np.flatnonzero(stats.keys[:, 1] == 2), 0, 1)
+    gain, _, _, yes = builder.best_split(leaf)
+    assert gain > 0 and yes.shape == (1 + 2 * DIM,) and yes.base is None
+
+
 # ---------------------------------------------------------------------------
 # (5) bad input
 # ---------------------------------------------------------------------------
