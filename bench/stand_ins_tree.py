@@ -256,7 +256,7 @@ def feature_memmap(directory: str | Path, num_frames: int = 50_000_000, bins: in
                 f.write(base[: e - s].tobytes())
         (d / "train.utts").write_text(f"{total} {dim} float16 0\n" + "\n".join(utts) + "\n")
     feats = np.load(path, mmap_mode="r")
-    targets = rng.integers(0, num_pdfs, size=total)
+    targets = rng.integers(0, num_pdfs, size=total, dtype=np.int32)  # int32 as load_utt_set keeps them
     return UttSet(utts, feats, targets, offsets, bins)
 
 
@@ -281,6 +281,9 @@ def bench_loader(args) -> None:
     uset = feature_memmap(args.dir, args.frames, args.bins)
     t_make = time.time() - w0
     size = (Path(args.dir) / "train.npy").stat().st_size
+    if args.madvise != "normal":   # experiment: the kernel's readahead policy for the mapping
+        import mmap
+        uset.feats._mmap.madvise({"random": mmap.MADV_RANDOM, "willneed": mmap.MADV_WILLNEED}[args.madvise])
     w0 = time.time()
     loader = ChunkLoader(uset, chunk_frames=args.chunk_frames, context=(args.left, args.right),
                          batch_size=args.batch_size, seed=0, prefetch=args.prefetch)
@@ -334,6 +337,7 @@ def main() -> None:
     a.add_argument("--batches", type=int, default=2000)
     a.add_argument("--prefetch", type=int, default=2)
     a.add_argument("--passes", nargs="+", default=["cold", "warm"])
+    a.add_argument("--madvise", choices=["normal", "random", "willneed"], default="normal")
     args = p.parse_args()
     {"tree": bench_tree, "tree-grid": bench_tree_grid, "loader": bench_loader}[args.cmd](args)
 

@@ -89,6 +89,10 @@ best splits wait in a max-heap. Time is about a * leaves + b * contexts * depth:
 the number of leaves (measured ~0.7 ms CPU per leaf: 32000 leaves from 117k contexts,
 45 phones, 88 questions, D=39 in 21 s CPU).
 Memory: the statistics (contexts x (2D+1) float64) and one cached split per leaf.
+Switchboard-size stand-in (bench/stand_ins_tree.py tree: 244k stats rows, ~1e8 frames, D=40,
+82 questions): 32000 leaves in ~10 s CPU on one core; leaf clustering (cluster_threshold=-1)
+adds ~5 s (per-root cost matrices, largest root 1945 leaves); the build adds no memory above
+the statistics' own peak.
 """
 
 from asr.tree.build import build_tree
