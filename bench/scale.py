@@ -1,0 +1,338 @@
+"""Switchboard-scale rehearsal: every stage that grows with the data, on generated stand-ins.
+
+    # GMM training (the recipe's gmm.yaml rounds) and alignment per hour of embedded audio
+    python bench/scale.py gmm --data egs/synth/data --hours 0.3 0.6 1.2 2.5 --nj 1 2 --out /tmp/scale
+    # decoding RTF through a big HCLG at the swbd beams (egs/swbd/conf/decode.yaml)
+    python bench/scale.py decode --graph /tmp/scale/hclg/kaldi_n4000000/graph --utts 20 --out /tmp/scale
+    # the markdown tables of docs/scale.md (log-log slopes per stage) from the JSON lines
+    python bench/scale.py table /tmp/scale/results.jsonl
+
+Every measurement runs in a fresh child process; `wall_s` is its wall time, `cpu_s` its user +
+system time (its own and its reaped children's: what `--nj` jobs cost in all), `max_rss_mb` the
+peak resident set of the child or of its largest descendant (`os.wait4`). One JSON line per
+measurement is printed and appended to `<out>/results.jsonl`.
+
+The stand-ins are generated, not downloaded: the GMM corpus is the embedded recipe's
+speed-perturbed `train_sp` (eSpeak NG + flite speech through the telephone channel), taken in a
+seeded random order up to each size in hours; the decoding stand-in scores are described in
+`decode_one`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+# ---------------------------------------------------------------------------
+# Measuring a child process
+# ---------------------------------------------------------------------------
+
+
+def measure(cmd: list[str], log_path: Path, env: dict | None = None) -> dict:
+    """Run `cmd` (output to `log_path`); wall seconds, CPU seconds and peak RSS (MB) of the child
+    and its reaped descendants. Raises if it fails."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with open(log_path, "w") as log:
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed with exit {code}; see {log_path}")
+    return {"wall_s": round(wall, 2), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2),
+            "max_rss_mb": round(ru.ru_maxrss / 1024, 1)}
+
+
+def emit(row: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(row)
+    print(line, flush=True)
+    with open(out / "results.jsonl", "a") as f:
+        f.write(line + "\n")
+
+
+def dir_mb(path: Path) -> float:
+    return round(sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 2**20, 2)
+
+
+# ---------------------------------------------------------------------------
+# GMM training and alignment per hour of audio
+# ---------------------------------------------------------------------------
+
+
+def _read_map(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text().splitlines():
+        k, _, v = line.partition(" ")
+        if k:
+            out[k] = v
+    return out
+
+
+def _write_map(path: Path, m: dict[str, str], keys) -> None:
+    path.write_text("".join(f"{k} {m[k]}\n" for k in keys))
+
+
+def subset_by_hours(data_dir: Path, feat_dir: Path, hours: float, out: Path, seed: int = 0) -> tuple[Path, Path, float]:
+    """The utterances of `data_dir` in a seeded random order, up to `hours` of audio (from
+    utt2num_frames at 100 frames/s): a Kaldi data dir (text, utt2spk, spk2utt) and a feature dir
+    (feats.scp, cmvn.scp, utt2num_frames, ...) under `out`. Returns both and the hours taken."""
+    import numpy as np
+
+    frames = {k: int(v) for k, v in _read_map(feat_dir / "utt2num_frames").items()}
+    utts = sorted(frames)
+    order = np.random.default_rng(seed).permutation(len(utts))
+    chosen, total = [], 0
+    for i in order:
+        if total >= hours * 360000:
+            break
+        chosen.append(utts[i])
+        total += frames[utts[i]]
+    chosen.sort()
+    utt2spk = _read_map(feat_dir / "utt2spk")
+    spks = sorted({utt2spk[u] for u in chosen})
+    spk2utt = {s: [] for s in spks}
+    for u in chosen:
+        spk2utt[utt2spk[u]].append(u)
+    d, f = out / "data", out / "feats"
+    for dst in (d, f):
+        dst.mkdir(parents=True, exist_ok=True)
+        _write_map(dst / "text", _read_map(data_dir / "text"), chosen)
+        _write_map(dst / "utt2spk", utt2spk, chosen)
+        (dst / "spk2utt").write_text("".join(f"{s} {' '.join(spk2utt[s])}\n" for s in spks))
+    _write_map(f / "feats.scp", _read_map(feat_dir / "feats.scp"), chosen)
+    _write_map(f / "utt2num_frames", {k: str(v) for k, v in frames.items()}, chosen)
+    _write_map(f / "cmvn.scp", _read_map(feat_dir / "cmvn.scp"), spks)
+    for name in ("feat_dim", "feature_config.yaml"):
+        if (feat_dir / name).exists():
+            shutil.copy2(feat_dir / name, f / name)
+    return d, f, total / 360000
+
+
+def bench_gmm(a) -> None:
+    data = Path(a.data)
+    out = Path(a.out)
+    for hours in a.hours:
+        work = out / "gmm" / f"h{hours:g}"
+        if work.exists():
+            shutil.rmtree(work)
+        sub_data, sub_feats, got = subset_by_hours(data / a.train_set, data / f"{a.train_set}_mfcc", hours, work)
+        num_utts = len(_read_map(sub_data / "text"))
+        for nj in a.nj:
+            exp = work / f"exp_nj{nj}"
+            py = sys.executable
+            env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+            tr = measure([py, "-m", "asr.gmm", "train", "--config", a.conf, "--nj", str(nj), "--lang",
+                          str(data / "lang"), "--data", str(sub_data), "--feats", str(sub_feats), "--exp", str(exp)],
+                         exp / "log" / "bench_train.log", env)
+            final = subprocess.run([py, "-m", "asr.gmm", "final-dir", "--config", a.conf, "--exp", str(exp),
+                                    "--model"], capture_output=True, text=True, check=True).stdout.strip()
+            al = measure([py, "-m", "asr.gmm", "align", "--config", a.conf, "--nj", str(nj), "--model-dir", final,
+                          "--lang", str(data / "lang"), "--data", str(sub_data), "--feats", str(sub_feats),
+                          "--out", str(exp / "ali_again")], exp / "log" / "bench_align.log", env)
+            emit({"bench": "gmm", "hours": round(got, 3), "utterances": num_utts, "nj": nj,
+                  "train": tr, "align": al, "train_s_per_hour": round(tr["wall_s"] / got, 1),
+                  "align_s_per_hour": round(al["wall_s"] / got, 1), "model_mb": dir_mb(Path(final))}, out)
+
+
+# ---------------------------------------------------------------------------
+# Decoding RTF through a big graph
+# ---------------------------------------------------------------------------
+
+
+def stand_in_scores(tree, lexicon: dict[str, list[int]], words: list[str], num_pdfs: int, rng,
+                    sil_phone: int, frame_acc_margin: float, noise: float):
+    """Per-frame pdf scores (T, num_pdfs) float32 for a word sequence: the reference pdf path
+    (each word's phones in context through `tree`, 3 HMM states of 2-6 frames each, silence
+    at both ends), and a network stand-in whose log-posteriors are log_softmax(noise * N(0, 1)
+    + margin on the reference pdf). Returns (scores, reference pdfs (T,))."""
+    import numpy as np
+
+    phones = [sil_phone] + [p for w in words for p in lexicon[w]] + [sil_phone]
+    ref = []
+    for i, c in enumerate(phones):
+        left = phones[i - 1] if i > 0 else 0
+        right = phones[i + 1] if i + 1 < len(phones) else 0
+        for k in range(3):
+            pdf = tree.compute((left, c, right), k)
+            if pdf is None:
+                pdf = tree.compute((0, c, 0), k)
+            ref += [pdf] * int(rng.integers(2, 7))
+    ref = np.asarray(ref, dtype=np.int64)
+    logits = (noise * rng.standard_normal((len(ref), num_pdfs))).astype(np.float32)
+    logits[np.arange(len(ref)), ref] += frame_acc_margin
+    m = logits.max(axis=1, keepdims=True)
+    logp = logits - m - np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
+    return logp + math.log(num_pdfs), ref   # / uniform prior
+
+
+def bench_decode(a) -> None:
+    py = sys.executable
+    out = Path(a.out)
+    work = out / "decode"
+    row = measure([py, __file__, "_decode1", "--graph", a.graph, "--utts", str(a.utts), "--out", str(work),
+                   "--config", a.config, "--margin", str(a.margin), "--noise", str(a.noise)],
+                  work / "log" / "bench_decode.log", {"OMP_NUM_THREADS": "1"})
+    res = json.loads((work / "decode1.json").read_text())
+    emit({"bench": "decode", **res, "process": row}, out)
+
+
+def decode_one(a) -> None:
+    """Load the graph (timed), decode `--utts` stand-in utterances with the lattice searcher at
+    the config's beams on one core; RTF = search seconds / audio seconds (100 frames/s)."""
+    import tempfile
+
+    import numpy as np
+    import yaml
+
+    from asr.graph import load_graph
+    from asr.search import LatticeSearcher, SearchOptions
+    from asr.tree import read_tree
+    from asr.lang import read_symbol_table
+
+    graph_dir = Path(a.graph)
+    t0 = time.perf_counter()
+    g = load_graph(graph_dir)
+    t_load = time.perf_counter() - t0
+    cfg = yaml.safe_load(Path(a.config).read_text())["decode"]
+    opts = SearchOptions(cfg["beam"], cfg["max_active"], cfg["min_active"], cfg["lattice_beam"])
+    tm = g.transition_model
+    tid2pdf = np.asarray(tm.transition_id_to_pdf_array(), dtype=np.int64)[1:]
+    lang = Path(a.lang) if a.lang else graph_dir.parent / "lang_test"
+    phones = read_symbol_table(lang / "phones.txt")
+    words_id = read_symbol_table(graph_dir / "words.txt")
+    lexicon = {}
+    for line in (lang / "lexicon.txt" if (lang / "lexicon.txt").exists() else lang.parent / "dict" / "lexicon.txt").read_text().splitlines():
+        w, *pr = line.split()
+        if w in words_id and pr and all(p in phones for p in pr) and w not in lexicon and w.isalpha():
+            lexicon[w] = [phones[p] for p in pr]
+    words = sorted(lexicon)
+    tree = read_tree(graph_dir / "tree" if (graph_dir / "tree").exists() else Path(a.tree),
+                     tm.topo.get_phone_to_num_pdf_classes() if hasattr(tm, "topo") else None)
+    rng = np.random.default_rng(0)
+    p = 1.0 / np.arange(1, len(words) + 1)
+    p /= p.sum()
+    searcher = LatticeSearcher(g.hclg, tid2pdf, opts, Path(tempfile.mkdtemp()) / "lat.fst")
+    frames = search_s = errors = ref_words = correct_frames = 0
+    for _ in range(a.utts):
+        sent = [words[i] for i in rng.choice(len(words), size=int(rng.integers(5, 16)), p=p)]
+        scores, ref = stand_in_scores(tree, lexicon, sent, g.num_pdfs, rng, phones.get("SIL", 1), a.margin, a.noise)
+        correct_frames += int((scores.argmax(axis=1) == ref).sum())
+        t = time.perf_counter()
+        lat, ok = searcher.decode(scores, cfg["acoustic_scale"])
+        search_s += time.perf_counter() - t
+        frames += len(ref)
+        from asr.lattice import best_paths
+
+        hyp = [g.words[w] for w in best_paths(lat, [(1.0 / cfg["acoustic_scale"], 0.0)])[0].words]
+        import kaldialign
+
+        errors += sum(1 for x, y in kaldialign.align(sent, hyp, "*") if x != y)
+        ref_words += len(sent)
+    res = {"graph": str(graph_dir), "hclg_mb": round((graph_dir / "HCLG.fst").stat().st_size / 2**20, 1),
+           "load_s": round(t_load, 1), "utterances": a.utts, "audio_s": frames / 100,
+           "search_s": round(search_s, 2), "rtf": round(search_s / (frames / 100), 4),
+           "beam": opts.beam, "max_active": opts.max_active, "lattice_beam": opts.lattice_beam,
+           "stand_in_frame_acc": round(correct_frames / frames, 3), "stand_in_wer": round(100 * errors / ref_words, 2)}
+    Path(a.out).mkdir(parents=True, exist_ok=True)
+    (Path(a.out) / "decode1.json").write_text(json.dumps(res))
+
+
+# ---------------------------------------------------------------------------
+# Tables with growth laws
+# ---------------------------------------------------------------------------
+
+
+def loglog_slope(xs, ys) -> float | None:
+    """Least-squares slope of log(y) on log(x) (None with fewer than two distinct x)."""
+    import numpy as np
+
+    pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys) if x > 0 and y > 0]
+    if len({p[0] for p in pts}) < 2:
+        return None
+    x, y = np.array(pts).T
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def extrapolate(xs, ys, target: float) -> float | None:
+    """y at `target` from the log-log fit of (xs, ys)."""
+    import numpy as np
+
+    pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys) if x > 0 and y > 0]
+    if len({p[0] for p in pts}) < 2:
+        return None
+    x, y = np.array(pts).T
+    k, c = np.polyfit(x, y, 1)
+    return float(math.exp(c + k * math.log(target)))
+
+
+def table(a) -> None:
+    rows = [json.loads(l) for p in a.files for l in Path(p).read_text().splitlines() if l.strip()]
+    gmm = [r for r in rows if r["bench"] == "gmm"]
+    if gmm:
+        print("| hours | utts | nj | train wall s | train CPU s | train RSS MB | align wall s | align CPU s | align RSS MB |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for r in sorted(gmm, key=lambda r: (r["nj"], r["hours"])):
+            t, al = r["train"], r["align"]
+            print(f"| {r['hours']} | {r['utterances']} | {r['nj']} | {t['wall_s']} | {t['cpu_s']} | {t['max_rss_mb']} | "
+                  f"{al['wall_s']} | {al['cpu_s']} | {al['max_rss_mb']} |")
+        for nj in sorted({r["nj"] for r in gmm}):
+            sel = [r for r in gmm if r["nj"] == nj]
+            hs = [r["hours"] for r in sel]
+            for what in ("train", "align"):
+                for k in ("wall_s", "max_rss_mb"):
+                    ys = [r[what][k] for r in sel]
+                    s = loglog_slope(hs, ys)
+                    e300, e2000 = extrapolate(hs, ys, 300), extrapolate(hs, ys, 2000)
+                    if s is not None:
+                        print(f"nj {nj} {what} {k}: slope {s:.2f}; at 300 h {e300:.4g}, at 2000 h {e2000:.4g}")
+    for r in rows:
+        if r["bench"] != "gmm":
+            print(json.dumps(r))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("gmm", help="GMM training + alignment per hour of audio")
+    a.add_argument("--data", default=str(REPO / "egs/synth/data"), help="recipe data dir after stage 2")
+    a.add_argument("--train-set", default="train_sp")
+    a.add_argument("--conf", default=str(REPO / "egs/synth/conf/gmm.yaml"))
+    a.add_argument("--hours", type=float, nargs="+", default=[0.3, 0.6, 1.2, 2.5])
+    a.add_argument("--nj", type=int, nargs="+", default=[1, 2])
+    a.add_argument("--out", required=True)
+    a = sub.add_parser("decode", help="decoding RTF through a big HCLG on stand-in scores")
+    a.add_argument("--graph", required=True, help="graph dir (HCLG.fst, words.txt, final.mdl, tree)")
+    a.add_argument("--config", default=str(REPO / "egs/swbd/conf/decode.yaml"))
+    a.add_argument("--utts", type=int, default=20)
+    a.add_argument("--margin", type=float, default=6.0, help="stand-in: logit bonus of the reference pdf")
+    a.add_argument("--noise", type=float, default=1.5, help="stand-in: logit noise std")
+    a.add_argument("--out", required=True)
+    a = sub.add_parser("_decode1")
+    for name in ("--graph", "--config", "--out"):
+        a.add_argument(name, required=True)
+    a.add_argument("--utts", type=int, default=20)
+    a.add_argument("--margin", type=float, default=6.0)
+    a.add_argument("--noise", type=float, default=1.5)
+    a.add_argument("--lang", default="")
+    a.add_argument("--tree", default="")
+    a = sub.add_parser("table", help="markdown tables + log-log slopes from results.jsonl files")
+    a.add_argument("files", nargs="+")
+    args = p.parse_args()
+    {"gmm": bench_gmm, "decode": bench_decode, "_decode1": decode_one, "table": table}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
