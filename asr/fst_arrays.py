@@ -196,7 +196,7 @@ class _LocalEps:
     def __init__(self, a: FstArrays):
         self.a = a
         ns, na = a.num_states, a.num_arcs
-        self.il, self.ol = a.ilabel.tolist(), a.olabel.tolist()
+        self.il, self.ol = a.ilabel, a.olabel
         self.w = a.weight.astype(np.float32)
         self.nxt = a.nextstate.astype(np.int64)          # -1: arc deleted
         self.src = a.src()
@@ -211,7 +211,7 @@ class _LocalEps:
     # -- arcs by id (ids >= na are added arcs) --
     def get(self, i: int) -> tuple[int, int, float, int]:
         if i < self.na:
-            return self.il[i], self.ol[i], float(self.w[i]), int(self.nxt[i])
+            return int(self.il[i]), int(self.ol[i]), float(self.w[i]), int(self.nxt[i])
         x = self.extra[i - self.na]
         return x[1], x[2], x[3], x[4]
 
@@ -337,14 +337,17 @@ class _LocalEps:
         cand_src = self.src[cand]
         # per state, in state order: its candidate arcs in order, then the arcs added to it
         bounds = np.flatnonzero(np.diff(cand_src)) + 1
-        for group in np.split(cand, bounds) if len(cand) else []:
-            s = int(self.src[group[0]])
-            n_before = len(self.arcs[s]) if s in self.arcs else None
-            for e in group.tolist():
+        lo = [0] + bounds.tolist()
+        hi = bounds.tolist() + [len(cand)]
+        cand_l = cand.tolist()
+        for i0, i1 in zip(lo, hi) if len(cand) else []:
+            s = int(cand_src[i0])
+            n_before = len(self.arcs[s]) if s in self.arcs else int(a.offsets[s + 1] - a.offsets[s])
+            for e in cand_l[i0:i1]:
                 self.visit(e)
             arcs = self.arcs.get(s)
             if arcs is not None:
-                k = n_before if n_before is not None else int(a.offsets[s + 1] - a.offsets[s])
+                k = n_before
                 while k < len(arcs):
                     self.visit(arcs[k])
                     k += 1

@@ -115,14 +115,16 @@ class _Steps:
     """Seconds and peak RSS so far after each step of a graph build, logged and kept in `info`."""
 
     def __init__(self, info: dict):
-        self.info, self.t = info, time.time()
+        self.info, self.t, self.cpu = info, time.time(), time.process_time()
         info["steps"] = {}
 
     def __call__(self, name: str) -> None:
-        now = time.time()
-        self.info["steps"][name] = {"s": round(now - self.t, 2), "max_rss_mb": _max_rss_mb()}
-        log.info("HCLG step %s: %.1fs, peak RSS %.0f MB", name, now - self.t, _max_rss_mb())
-        self.t = now
+        now, cpu = time.time(), time.process_time()
+        self.info["steps"][name] = {"s": round(now - self.t, 2), "cpu_s": round(cpu - self.cpu, 2),
+                                    "max_rss_mb": _max_rss_mb()}
+        log.info("HCLG step %s: %.1fs (CPU %.1fs), peak RSS %.0f MB", name, now - self.t, cpu - self.cpu,
+                 _max_rss_mb())
+        self.t, self.cpu = now, cpu
 
 
 def make_hclg(lang_dir: str | Path, model_dir: str | Path, out_dir: str | Path,
@@ -200,6 +202,7 @@ def make_hclg(lang_dir: str | Path, model_dir: str | Path, out_dir: str | Path,
     info["HCLG"] = {"states": HCLG.num_states, "arcs": _num_arcs(HCLG), "s": round(time.time() - t0, 2),
                     "compose_det_s": round(t1 - t0, 2), "rmsymbols_min_s": round(t2 - t1, 2)}
     info["total_s"] = round(time.time() - t_all, 2)
+    info["cpu_s"] = round(sum(v["cpu_s"] for v in info["steps"].values()), 2)
     info["max_rss_mb"] = _max_rss_mb()
 
     with atomic_path(out_dir / "HCLG.fst") as tmp:
