@@ -179,12 +179,16 @@ def from_arrays(a: FstArrays) -> kaldifst.StdVectorFst:
         return kaldifst.StdVectorFst.read(path)
 
 
-def remove_symbols(fst, labels) -> kaldifst.StdVectorFst:
-    """Input labels in `labels` -> epsilon, arcs edited in place (Kaldi's fstrmsymbols)."""
-    a = to_arrays(fst)
+def remove_symbols_arrays(a: FstArrays, labels) -> FstArrays:
+    """Input labels in `labels` -> epsilon, in place (Kaldi's fstrmsymbols); returns `a`."""
     a.ilabel[np.isin(a.ilabel, np.asarray(list(labels), dtype=np.int32))] = 0
     a.properties = None
-    return from_arrays(a)
+    return a
+
+
+def remove_symbols(fst, labels) -> kaldifst.StdVectorFst:
+    """A copy of `fst` with the input labels in `labels` turned into epsilon (fstrmsymbols)."""
+    return from_arrays(remove_symbols_arrays(to_arrays(fst), labels))
 
 
 class _LocalEps:
@@ -383,12 +387,15 @@ def remove_eps_local(fst, stats: dict | None = None) -> kaldifst.StdVectorFst:
     way out, it and e become one arc (or final weight) of s. Nothing grows; epsilons that cannot
     go locally stay. Unreachable states are removed (connect). `stats` (a dict) gets the counts
     of arcs and of input-epsilon arcs before and after."""
-    a = to_arrays(fst)
+    return remove_eps_local_to_fst(to_arrays(fst), stats)
+
+
+def remove_eps_local_to_fst(a: FstArrays, stats: dict | None = None) -> kaldifst.StdVectorFst:
+    """`remove_eps_local` of the FST in `a` (`a` is not needed after: the caller may drop it)."""
     b = remove_eps_local_arrays(a)
     if stats is not None:   # input-epsilon arcs before and after
         stats.update(ieps_before=int(np.count_nonzero(a.ilabel == 0)), ieps_after=int(np.count_nonzero(b.ilabel == 0)),
                      arcs_before=a.num_arcs, arcs_after=b.num_arcs)
-    del a
     out = from_arrays(b)
     del b
     kaldifst.connect(out)

@@ -182,10 +182,15 @@ def make_hclg(lang_dir: str | Path, model_dir: str | Path, out_dir: str | Path,
     step("HCLG_determinize")
     t1 = time.time()
     if method == "kaldi":
-        HCLG = fst_arrays.remove_symbols(HCLG, disambig_tids)
+        # one trip into numpy and back for both (the VectorFst is dropped meanwhile)
+        arrays = fst_arrays.to_arrays(HCLG)
+        del HCLG
+        step("HCLG_to_arrays")
+        fst_arrays.remove_symbols_arrays(arrays, disambig_tids)
         step("HCLG_rmsymbols")
         info["rmepslocal"] = {}
-        HCLG = fst_arrays.remove_eps_local(HCLG, info["rmepslocal"])
+        HCLG = fst_arrays.remove_eps_local_to_fst(arrays, info["rmepslocal"])
+        del arrays
         step("HCLG_rmepslocal")
     else:
         HCLG = _remove_ilabels(HCLG, disambig_tids, tm.num_transition_ids)
