@@ -3,9 +3,11 @@
 - `train_lm`: Kneser-Ney ARPA LM from a Kaldi `text` file with `kaldingram` (SRILM-style,
   maintained; we do not write our own).
 - `make_g`: ARPA -> `G.fst` with kaldilm's arpa2fst (`#0` on back-off arcs, `<s>`/`</s>` removed).
-- `make_hclg`: L_disambig o G -> determinize (log semiring) -> minimize -> C (compose_context
-  with the tree's N/P) -> H (`get_h_transducer`) o CLG -> determinize -> disambiguation
-  symbols removed -> epsilon removal -> minimize -> self loops (`self_loop_scale` 0.1).
+- `make_hclg`: in mkgraph.sh's order: L_disambig o G -> determinize (log semiring) -> minimize
+  -> C (compose_context with the tree's N/P) -> H (`get_h_transducer`) o CLG -> determinize
+  -> disambiguation tids to epsilon (fstrmsymbols) -> local epsilon removal (fstrmepslocal)
+  -> minimize -> self loops (`self_loop_scale` 0.1); the two Kaldi tools are `asr.fst_arrays`.
+  (mkgraph.sh's fstpushspecial on LG is not done: kaldifst has no binding for it.)
   Writes `HCLG.fst` (OpenFst binary, as Kaldi reads it), `words.txt`, `phones.txt`, `final.mdl`,
   `tree`, `graph.json` (sizes, times, and the size + sha256 of words.txt and the size of
   HCLG.fst, which `load_graph` checks so that a graph is never decoded with another words table).
@@ -105,50 +107,108 @@ def _remove_ilabels(fst: kaldifst.StdVectorFst, labels: list[int], max_label: in
     return kaldifst.compose(R, fst)
 
 
+def _max_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+class _Steps:
+    """Seconds and peak RSS so far after each step of a graph build, logged and kept in `info`."""
+
+    def __init__(self, info: dict):
+        self.info, self.t, self.cpu = info, time.time(), time.process_time()
+        info["steps"] = {}
+
+    def __call__(self, name: str) -> None:
+        now, cpu = time.time(), time.process_time()
+        self.info["steps"][name] = {"s": round(now - self.t, 2), "cpu_s": round(cpu - self.cpu, 2),
+                                    "max_rss_mb": _max_rss_mb()}
+        log.info("HCLG step %s: %.1fs (CPU %.1fs), peak RSS %.0f MB", name, now - self.t, cpu - self.cpu,
+                 _max_rss_mb())
+        self.t, self.cpu = now, cpu
+
+
 def make_hclg(lang_dir: str | Path, model_dir: str | Path, out_dir: str | Path,
-              self_loop_scale: float = 0.1, transition_scale: float = 1.0) -> dict:
-    """HCLG.fst for the model in `model_dir` (`final.mdl`, `tree`) and `lang_dir/G.fst`."""
+              self_loop_scale: float = 0.1, transition_scale: float = 1.0, method: str = "kaldi") -> dict:
+    """HCLG.fst for the model in `model_dir` (`final.mdl`, `tree`) and `lang_dir/G.fst`.
+
+    `method="kaldi"` (default) follows utils/mkgraph.sh: LG = min(det_log(L_disambig o G)),
+    CLG, HCLGa = min(rmepslocal(rmsymbols(det_log(H o CLG)))), then self loops; rmsymbols and
+    rmepslocal are `asr.fst_arrays`. `method="full"` is the earlier build (disambiguation tids
+    removed by a composition, then full epsilon removal): kept for the benchmark."""
+    if method not in ("kaldi", "full"):
+        raise ValueError(f"method {method!r}: expected 'kaldi' or 'full'")
+    from asr import fst_arrays
+
     lang_dir, model_dir, out_dir = Path(lang_dir), Path(model_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tm, _ = load_model(model_dir / "final.mdl")
     tree = read_tree(model_dir / "tree")
     disambig = _disambig_phone_ids(lang_dir)
-    info: dict = {}
+    info: dict = {"method": method}
+    step = _Steps(info)
     t_all = time.time()
 
     t0 = time.time()
     L = kaldifst.StdVectorFst.read(str(lang_dir / "L_disambig.fst"))
     G = kaldifst.StdVectorFst.read(str(lang_dir / "G.fst"))
     kaldifst.arcsort(L, sort_type="olabel")
+    step("read_L_G")
     LG = kaldifst.compose(L, G)
+    del L, G
+    step("LG_compose")
     kaldifst.determinize_star(LG, use_log=True)
+    step("LG_determinize")
     kaldifst.minimize_encoded(LG)
     kaldifst.arcsort(LG, sort_type="ilabel")
+    step("LG_minimize")
     info["LG"] = {"states": LG.num_states, "arcs": _num_arcs(LG), "s": round(time.time() - t0, 2)}
 
     t0 = time.time()
     CLG, ilabels = kaldifst.compose_context(disambig, tree.context_width, tree.central_position, LG)
+    del LG
     kaldifst.arcsort(CLG, sort_type="ilabel")
+    step("CLG")
     info["CLG"] = {"states": CLG.num_states, "arcs": _num_arcs(CLG), "ilabels": len(ilabels),
                    "s": round(time.time() - t0, 2)}
 
     t0 = time.time()
     H, disambig_tids = khg.get_h_transducer(ilabels, tree, tm, khg.HTransducerConfig(transition_scale=transition_scale))
     kaldifst.arcsort(H, sort_type="olabel")
+    step("H")
     HCLG = kaldifst.compose(H, CLG)
+    del H, CLG
+    step("HCLG_compose")
     kaldifst.determinize_star(HCLG, use_log=True)
+    step("HCLG_determinize")
     t1 = time.time()
-    HCLG = _remove_ilabels(HCLG, disambig_tids, tm.num_transition_ids)
-    kaldifst.rmepsilon(HCLG)
+    if method == "kaldi":
+        # one trip into numpy and back for both (the VectorFst is dropped meanwhile)
+        arrays = fst_arrays.to_arrays(HCLG)
+        del HCLG
+        step("HCLG_to_arrays")
+        fst_arrays.remove_symbols_arrays(arrays, disambig_tids)
+        step("HCLG_rmsymbols")
+        info["rmepslocal"] = {}
+        HCLG = fst_arrays.remove_eps_local_to_fst(arrays, info["rmepslocal"])
+        del arrays
+        step("HCLG_rmepslocal")
+    else:
+        HCLG = _remove_ilabels(HCLG, disambig_tids, tm.num_transition_ids)
+        step("HCLG_rmsymbols")
+        kaldifst.rmepsilon(HCLG)
+        step("HCLG_rmepsilon")
     kaldifst.minimize_encoded(HCLG)
+    step("HCLG_minimize")
     t2 = time.time()
     HCLG = khg.add_self_loops(self_loop_scale=self_loop_scale, disambig_syms=[], reorder=True,
                               trans_model=tm, ifst=HCLG)
     kaldifst.arcsort(HCLG, sort_type="ilabel")
+    step("HCLG_self_loops")
     info["HCLG"] = {"states": HCLG.num_states, "arcs": _num_arcs(HCLG), "s": round(time.time() - t0, 2),
                     "compose_det_s": round(t1 - t0, 2), "rmsymbols_min_s": round(t2 - t1, 2)}
     info["total_s"] = round(time.time() - t_all, 2)
-    info["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    info["cpu_s"] = round(sum(v["cpu_s"] for v in info["steps"].values()), 2)
+    info["max_rss_mb"] = _max_rss_mb()
 
     with atomic_path(out_dir / "HCLG.fst") as tmp:
         HCLG.write(str(tmp))

@@ -12,7 +12,12 @@
     python bench/gmm.py graph --lang /tmp/syn32k/lang --model-dir /tmp/syn32k/model \
         --sentences 10000 100000 --out /tmp/syn32k/graphs
 
-Each graph size runs in a fresh process so the peak RSS (ru_maxrss) is that size's alone.
+    # old (compose + full rmepsilon) vs new (mkgraph.sh order) on given ARPA LMs
+    python bench/stand_ins.py arpa --lang /tmp/syn32k/lang --bigrams 50000 --trigrams 20000 --out /tmp/lm100k.arpa
+    python bench/gmm.py graph --lang /tmp/syn32k/lang --model-dir /tmp/syn32k/model \
+        --arpa /tmp/lm100k.arpa --methods full kaldi --out /tmp/syn32k/graphs
+
+Each graph size (and method) runs in a fresh process so the peak RSS (ru_maxrss) is that size's alone.
 Prints one JSON line per measurement.
 """
 
@@ -50,11 +55,29 @@ def bench_stage(args) -> None:
     print(json.dumps(row))
 
 
-def _one_graph(lang: Path, model_dir: Path, n_sent: int, order: int, out: Path, seed: int) -> dict:
+def _one_graph(lang: Path, model_dir: Path, n_sent: int, order: int, out: Path, seed: int,
+               method: str = "kaldi", arpa: str | None = None) -> dict:
     import numpy as np
 
     from asr.graph import make_g, make_hclg, train_lm
     from asr.lang import read_symbol_table
+
+    if arpa:   # a given LM (e.g. bench/stand_ins.py arpa): G and HCLG only
+        counts = {}
+        with open(arpa) as f:
+            for line in f:
+                if line.startswith("ngram "):
+                    o, c = line[6:].split("=")
+                    counts[int(o)] = int(c)
+                if line.startswith("\\1-grams"):
+                    break
+        t0 = time.time()
+        make_g(lang, arpa, out / "lang_test")
+        t_g = time.time() - t0
+        info = make_hclg(out / "lang_test", model_dir, out / f"graph_{method}", method=method)
+        size_mb = (out / f"graph_{method}/HCLG.fst").stat().st_size / 2**20
+        return {"bench": "graph", "arpa": str(arpa), "ngrams": counts, "G_s": round(t_g, 2), **info,
+                "hclg_mb": round(size_mb, 2)}
 
     words = [w for w in read_symbol_table(lang / "words.txt")
              if not w.startswith("#") and w not in ("<eps>", "<s>", "</s>", "!sil", "<unk>")]
@@ -82,7 +105,7 @@ def _one_graph(lang: Path, model_dir: Path, n_sent: int, order: int, out: Path, 
     t0 = time.time()
     make_g(lang, out / "lm.arpa", out / "lang_test")
     t_g = time.time() - t0
-    info = make_hclg(out / "lang_test", model_dir, out / "graph")
+    info = make_hclg(out / "lang_test", model_dir, out / "graph", method=method)
     size_mb = (out / "graph/HCLG.fst").stat().st_size / 2**20
     return {"bench": "graph", "sentences": n_sent, "ngrams": counts, "lm_s": round(t_lm, 2),
             "G_s": round(t_g, 2), **info, "hclg_mb": round(size_mb, 2),
@@ -142,10 +165,13 @@ def synthetic_model(args) -> None:
 
 
 def bench_graph(args) -> None:
-    for n in args.sentences:
-        cmd = [sys.executable, __file__, "_graph1", "--lang", args.lang, "--model-dir", args.model_dir,
-               "--n", str(n), "--order", str(args.order), "--out", str(Path(args.out) / f"n{n}")]
-        subprocess.run(cmd, check=True)
+    runs = [(f"arpa{i}", ["--arpa", a]) for i, a in enumerate(args.arpa)] if args.arpa else \
+        [(f"n{n}", ["--n", str(n)]) for n in args.sentences]
+    for name, extra in runs:
+        for method in args.methods:
+            cmd = [sys.executable, __file__, "_graph1", "--lang", args.lang, "--model-dir", args.model_dir,
+                   "--order", str(args.order), "--method", method, "--out", str(Path(args.out) / name), *extra]
+            subprocess.run(cmd, check=True)
 
 
 def main() -> None:
@@ -160,6 +186,9 @@ def main() -> None:
     a.add_argument("--lang", required=True)
     a.add_argument("--model-dir", required=True)
     a.add_argument("--sentences", type=int, nargs="+", default=[2000, 20000])
+    a.add_argument("--arpa", nargs="+", help="given ARPA LMs instead of --sentences (bench/stand_ins.py arpa)")
+    a.add_argument("--methods", nargs="+", default=["kaldi"], choices=["kaldi", "full"],
+                   help="make_hclg methods to run, each in its own process")
     a.add_argument("--order", type=int, default=3)
     a.add_argument("--out", required=True)
     a = sub.add_parser("synthetic-model", help="CMUdict lang + a random-stats tree (e.g. 32000 leaves)")
@@ -169,7 +198,9 @@ def main() -> None:
     a = sub.add_parser("_graph1")
     a.add_argument("--lang", required=True)
     a.add_argument("--model-dir", required=True)
-    a.add_argument("--n", type=int, required=True)
+    a.add_argument("--n", type=int)
+    a.add_argument("--arpa")
+    a.add_argument("--method", default="kaldi")
     a.add_argument("--order", type=int, default=3)
     a.add_argument("--out", required=True)
     args = p.parse_args()
@@ -180,8 +211,8 @@ def main() -> None:
     elif args.cmd == "synthetic-model":
         synthetic_model(args)
     else:
-        print(json.dumps(_one_graph(Path(args.lang), Path(args.model_dir), args.n, args.order, Path(args.out), 0)),
-              flush=True)
+        print(json.dumps(_one_graph(Path(args.lang), Path(args.model_dir), args.n or 0, args.order, Path(args.out), 0,
+                                    method=args.method, arpa=args.arpa)), flush=True)
 
 
 if __name__ == "__main__":

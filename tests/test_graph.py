@@ -111,3 +111,172 @@ def test_gmm_decode_check_is_scored_by_asr_score(system):
     assert wer["utts"] == len((system["test"] / "text").read_text().splitlines())
     assert wer["wer"] < 50.0   # a working system on its own speakers' digits
     assert (ddir / "scoring" / "best_wer").read_text().startswith(f"%WER {wer['wer']:.2f}")
+
+
+# -- asr.fst_arrays (Kaldi's fstrmsymbols and fstrmepslocal) and the two HCLG builds --
+
+def _fst(num_states, arcs, finals, start=0):
+    f = kaldifst.StdVectorFst()
+    for _ in range(num_states):
+        f.add_state()
+    f.start = start
+    for s, w in finals.items():
+        f.set_final(s, w)
+    for s, i, o, w, t in arcs:
+        f.add_arc(s, kaldifst.StdArc(i, o, w, t))
+    return f
+
+
+def _arcs(f):
+    return [(s, a.ilabel, a.olabel, a.nextstate) for s in range(f.num_states) for a in kaldifst.ArcIterator(f, s)]
+
+
+def _language(f):
+    """{(input labels, output labels): min weight} over all paths of an acyclic FST (epsilons dropped)."""
+    out = {}
+
+    def walk(s, ins, outs, w):
+        fw = f.final(s).value
+        if fw != float("inf"):
+            key = (ins, outs)
+            out[key] = min(out.get(key, float("inf")), w + fw)
+        for a in kaldifst.ArcIterator(f, s):
+            walk(a.nextstate, ins + ((a.ilabel,) if a.ilabel else ()), outs + ((a.olabel,) if a.olabel else ()),
+                 w + a.weight.value)
+
+    if f.start >= 0:
+        walk(f.start, (), (), 0.0)
+    return out
+
+
+def _same_language(f, g):
+    lf, lg = _language(f), _language(g)
+    assert lf.keys() == lg.keys()
+    for k in lf:
+        assert lf[k] == pytest.approx(lg[k], abs=1e-4), k
+
+
+def _random_dag(rng, n=9, p_eps=0.4, p_oeps=0.6):
+    arcs = []
+    for s in range(n - 1):
+        for _ in range(int(rng.integers(1, 3))):
+            t = int(rng.integers(s + 1, n))
+            i = 0 if rng.random() < p_eps else int(rng.integers(1, 4))
+            o = 0 if rng.random() < p_oeps else int(rng.integers(1, 4))
+            arcs.append((s, i, o, round(float(rng.uniform(0, 2)), 3), t))
+    finals = {n - 1: 0.5}
+    if rng.random() < 0.5:
+        finals[int(rng.integers(1, n - 1))] = round(float(rng.uniform(0, 1)), 3)
+    return _fst(n, arcs, finals)
+
+
+def test_fst_arrays_round_trip_is_byte_identical(system, tmp_path):
+    from asr.fst_arrays import from_arrays, to_arrays
+
+    hclg = kaldifst.StdVectorFst.read(str(system["root"] / "exp" / "tri1" / "graph" / "HCLG.fst"))
+    small = _fst(3, [(0, 1, 2, 0.5, 1), (0, 0, 0, 0.25, 2), (1, 3, 0, 1.0, 2)], {2: 1.5})
+    for f in (small, hclg):
+        a = to_arrays(f)
+        assert a.num_states == f.num_states and a.num_arcs == sum(f.num_arcs(s) for s in range(f.num_states))
+        f.write(str(tmp_path / "a.fst"))
+        from_arrays(a).write(str(tmp_path / "b.fst"))
+        assert (tmp_path / "a.fst").read_bytes() == (tmp_path / "b.fst").read_bytes()
+    a = to_arrays(small)
+    assert a.ilabel.tolist() == [1, 0, 3] and a.nextstate.tolist() == [1, 2, 2]
+    assert a.offsets.tolist() == [0, 2, 3, 3] and a.final[2] == 1.5 and a.final[0] == float("inf")
+
+
+def test_remove_eps_local_collapses_a_chain():
+    from asr.fst_arrays import remove_eps_local
+
+    f = _fst(6, [(0, 1, 0, 0.1, 1), (1, 0, 0, 0.2, 2), (2, 0, 7, 0.3, 3), (3, 0, 0, 0.4, 4), (4, 2, 0, 0.5, 5)],
+             {5: 0.5})
+    g = remove_eps_local(f)
+    assert [(i, o) for _, i, o, _ in _arcs(g)] == [(1, 7), (2, 0)]   # one arc per input label
+    _same_language(f, g)
+
+
+def test_remove_eps_local_keeps_an_epsilon_that_is_not_local():
+    """1 -eps-> 3: state 3 has two ways in and two ways out, state 1 two of each too."""
+    from asr.fst_arrays import remove_eps_local
+
+    f = _fst(5, [(0, 1, 1, 0.1, 1), (0, 2, 2, 0.2, 1), (0, 6, 6, 0.3, 3), (1, 0, 0, 0.4, 3), (1, 5, 5, 0.5, 4),
+                 (3, 3, 3, 0.6, 4), (3, 4, 4, 0.7, 4)], {4: 0.0})
+    g = remove_eps_local(f)
+    assert sorted(a[1:3] for a in _arcs(g)) == sorted(a[1:3] for a in _arcs(f))   # nothing merged
+    assert g.num_states == 4 and sum(1 for a in _arcs(g) if a[1] == 0) == 1      # (state 2 was unused)
+    _same_language(f, g)
+
+
+def test_remove_eps_local_keeps_the_weighted_language_of_random_fsts():
+    import numpy as np
+
+    from asr.fst_arrays import remove_eps_local
+
+    rng = np.random.default_rng(3)
+    removed = 0
+    for _ in range(60):
+        f = _random_dag(rng)
+        g = remove_eps_local(f)
+        _same_language(f, g)
+        n_f, n_g = len(_arcs(f)), len(_arcs(g))
+        assert n_g <= n_f and g.num_states <= f.num_states   # never grows
+        removed += sum(1 for a in _arcs(f) if a[1] == 0) - sum(1 for a in _arcs(g) if a[1] == 0)
+    assert removed > 30
+
+
+def test_remove_symbols_equals_the_compose_based_removal():
+    import numpy as np
+
+    from asr.fst_arrays import remove_symbols, to_arrays
+    from asr.graph import _remove_ilabels
+
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        f = _random_dag(rng, p_eps=0.1)
+        new, old = remove_symbols(f, [2, 3]), _remove_ilabels(f, [2, 3], 3)
+        a, b = to_arrays(f), to_arrays(new)
+        assert b.ilabel.tolist() == [0 if i in (2, 3) else i for i in a.ilabel.tolist()]
+        assert b.olabel.tolist() == a.olabel.tolist() and b.nextstate.tolist() == a.nextstate.tolist()
+        _same_language(new, old)
+
+
+def test_kaldi_order_hclg_decodes_as_the_full_build(system):
+    """The default (mkgraph.sh order: rmsymbols + rmepslocal) and the earlier build (compose +
+    full rmepsilon) decode the same words, and a decoded path costs the same in both graphs."""
+    import kaldi_hmm_gmm as khg
+
+    from asr.gmm import load_features, read_text
+    from asr.graph import make_hclg
+    from asr.hmm_io import load_model
+
+    root = system["root"]
+    new_dir, old_dir = root / "exp" / "tri1" / "graph", root / "exp" / "tri1" / "graph_full"
+    info = make_hclg(root / "lang_test", root / "exp" / "tri1", old_dir, method="full")
+    assert info["method"] == "full" and json.loads((new_dir / "graph.json").read_text())["method"] == "kaldi"
+    new_info = json.loads((new_dir / "graph.json").read_text())
+    assert "HCLG_rmepslocal" in new_info["steps"] and "HCLG_rmepsilon" in info["steps"]
+    eps = new_info["rmepslocal"]
+    assert eps["ieps_before"] > eps["ieps_after"] and eps["arcs_after"] < eps["arcs_before"]  # it removed some
+    graphs = {d: kaldifst.StdVectorFst.read(str(d / "HCLG.fst")) for d in (new_dir, old_dir)}
+    tm, am = load_model(root / "exp" / "tri1" / "final.mdl")
+    utts = sorted(read_text(system["train"]))[:6]
+    feats = load_features(system["train"], utts)
+    cfg = khg.LatticeFasterDecoderConfig(beam=13.0, max_active=7000, lattice_beam=6.0)
+    for utt in utts:
+        res = {}
+        for d, g in graphs.items():
+            dec = khg.DecodableAmDiagGmmScaled(am, tm, feats[utt], 0.1)
+            ok, ali, words, _ = khg.decode_utterance_lattice_faster(khg.LatticeFasterDecoder(g, cfg), dec, tm,
+                                                                     utt, True)
+            assert ok
+            res[d] = (list(ali), list(words))
+        assert res[new_dir][1] == res[old_dir][1], utt
+        ali, words = res[new_dir]
+        costs = []
+        for g in graphs.values():
+            path = kaldifst.shortest_path(kaldifst.compose(kaldifst.make_linear_acceptor(ali), g))
+            ok, _, osyms, w = kaldifst.get_linear_symbol_sequence(path)
+            assert ok and list(osyms) == words
+            costs.append(w.value)
+        assert costs[0] == pytest.approx(costs[1], abs=1e-3), utt
