@@ -1,10 +1,13 @@
-"""Monophone and triphone GMM-HMM systems (Kaldi's steps/train_mono.sh + train_deltas.sh), a package.
+"""Monophone and triphone GMM-HMM systems (Kaldi's steps/train_mono.sh, train_deltas.sh,
+train_lda_mllt.sh, train_sat.sh, align_fmllr.sh), a package.
 
 Modules, one job each:
 - `config`: GmmConfig/StageConfig (gmm.yaml) and the round/dir names they imply;
 - `stats`: Viterbi statistics per pdf (numpy), the MLE update, Gaussian splitting;
 - `align`: training graphs, equal and Viterbi forced alignment, alignment files;
 - `train`: monophone and triphone rounds (tree from `asr.tree`), `train_all`;
+- `transforms`: splicing, LDA, MLLT, fMLLR estimation in numpy (the bindings have none), Kaldi matrix files;
+- `feature_pipeline`: the features of a round (delta | lda_mllt | sat), per-speaker fMLLR;
 - `import_ali`: Kaldi pdf alignments imported and checked;
 - `decode`: the GMM decode check through HCLG, scored by `asr.score`;
 - `__main__`: `python -m asr.gmm {train,align,import-ali,decode,decode-check,final-dir}`.
@@ -12,7 +15,8 @@ Model/tree/topology files are `asr.hmm_io` (shared with `asr.graph`).
 
 Final alignment dir (`docs/interfaces.md`): `final.mdl`, `tree`, `num_pdfs`, `ali.{ark,scp}`
 (transition ids), `pdf_ali.{ark,scp}` (pdf ids), `failed_utts`, and `*_dev.*` for a dev set.
-Features: MFCC+delta+delta-delta, `(frames, 39)` float32, per-speaker mean normalisation.
+Features: MFCC+delta+delta-delta, `(frames, 39)` float32, per-speaker mean normalisation;
+lda_mllt/sat rounds: LDA+MLLT (`final.mat`) of the spliced static MFCCs, sat: then fMLLR per speaker.
 """
 
 import os

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     a.add_argument("--out", required=True, help="decode dir: hyp.txt, scoring/, wer.json")
     a.add_argument("--acoustic-scale", type=float, default=0.1)
     a.add_argument("--beam", type=float, default=13.0)
+    a.add_argument("--model-dir", help="the GMM round's dir: its final.mat / fMLLR (lda_mllt, sat models)")
     a = sub.add_parser("decode-check", help="stage 4's GMM decode of the test set (graph.yaml gmm_decode)")
     a.add_argument("--config", required=True, help="graph.yaml (gmm_decode, gmm_models, acoustic_scales)")
     a.add_argument("--exp", required=True, help="experiment dir with <model>/graph")
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         log.info("GMM decode check: %s", json.dumps(decode_check(args.config, args.exp, args.test_feats,
                                                                     args.dev_feats, args.force)))
     else:
-        decode_and_score(args.graph, args.data, args.feats, args.out, args.acoustic_scale, args.beam)
+        decode_and_score(args.graph, args.data, args.feats, args.out, args.acoustic_scale, args.beam, args.model_dir)
 
 
 if __name__ == "__main__":

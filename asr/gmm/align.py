@@ -16,6 +16,8 @@ from asr.lang import Lang, load_lang
 from asr.utils import atomic_path, atomic_write_text, read_kaldi_map
 from asr.gmm.config import GmmConfig
 from asr.hmm_io import load_model, read_tree
+from asr.gmm import feature_pipeline as fp
+from asr.gmm.transforms import write_transforms
 
 
 log = logging.getLogger(__name__)
@@ -177,7 +179,9 @@ def write_alignments(out: Path, ali: dict[str, np.ndarray], tm: khg.TransitionMo
 
 def align_dir(model_dir: str | Path, lang_dir: str | Path, data_dir: str | Path, feat_dir: str | Path,
               out_dir: str | Path, cfg: GmmConfig, suffix: str = "") -> dict:
-    """Align a data set with `model_dir`'s final.mdl/tree; writes `*{suffix}` alignment files."""
+    """Align a data set with `model_dir`'s final.mdl/tree; writes `*{suffix}` alignment files.
+    An lda_mllt/sat model dir's final.mat transforms the features; a sat model first aligns the
+    speaker-independent features, estimates fMLLR per speaker (`trans{suffix}.{ark,scp}`), realigns."""
     tm, am = load_model(Path(model_dir) / "final.mdl")
     tree = read_tree(Path(model_dir) / "tree")
     texts = read_text(data_dir)
@@ -186,6 +190,15 @@ def align_dir(model_dir: str | Path, lang_dir: str | Path, data_dir: str | Path,
     lang = load_lang(lang_dir)
     unk = warn_oov(lang, {u: texts[u] for u in feats}, f"align {data_dir}")
     graphs, failed = compile_graphs(tm, tree, lang_dir, lang, {u: texts[u] for u in feats})
+    feats = fp.si_features(model_dir, feats)  # final.mat for lda_mllt / sat models
+    if fp.read_feat_opts(model_dir)["feat_type"] == "sat":  # Kaldi align_fmllr.sh: SI pass, fMLLR, realign
+        utt2spk = fp.read_utt2spk(feat_dir, data_dir)
+        ali0, _, avg0 = align(am, tm, graphs, feats, cfg, desc=f"align {feat_dir} (SI pass)",
+                              log_dir=Path(out_dir) / "log", stage=f"align{suffix}.si")
+        trans = fp.speaker_fmllr(am, tm, feats, ali0, utt2spk, what=f"align {feat_dir} fMLLR")
+        write_transforms(Path(out_dir), trans, name=f"trans{suffix}")
+        feats = fp.apply_speakers(trans, feats, utt2spk)
+        log.info("align %s: SI pass avg loglike %.3f, fMLLR for %d speakers", feat_dir, avg0, len(trans))
     ali, bad, avg = align(am, tm, graphs, feats, cfg, desc=f"align {feat_dir}", log_dir=Path(out_dir) / "log",
                           stage=f"align{suffix}")
     failed = sorted(set(failed) | set(bad))

@@ -27,6 +27,12 @@ class StageConfig:
     retry_beam: float = 0.0
     subset: int = 0                # mono only: train on the N shortest utterances, then align all
                                    # (Kaldi's subset_data_dir.sh --shortest + align_si.sh); 0: all
+    feat_type: str = "delta"       # triphone rounds: delta | lda_mllt (Kaldi train_lda_mllt.sh) | sat
+                                   # (train_sat.sh: the previous round's final.mat + per-speaker fMLLR)
+    lda_dim: int = 40              # lda_mllt: output dimension (capped at the spliced dimension)
+    splice_context: int = 3        # lda_mllt: static features spliced +-N frames before the LDA
+    mllt_iters: list[int] = field(default_factory=lambda: [2, 4, 6, 12])   # lda_mllt: MLLT updates
+    fmllr_iters: list[int] = field(default_factory=lambda: [2, 4, 6, 12])  # sat: fMLLR re-estimation
 
 
 @dataclass
@@ -55,7 +61,17 @@ class GmmConfig:
     @classmethod
     def from_yaml(cls, path: str | Path | None) -> "GmmConfig":
         """gmm.yaml (GmmConfig fields; `mono:` a round, `tri:` a list of rounds); defaults when None."""
-        return load_config(cls, path)
+        cfg = load_config(cls, path)
+        prev = "delta"
+        for i, st in enumerate(cfg.tri, 1):
+            if st.feat_type not in ("delta", "lda_mllt", "sat"):
+                raise ValueError(f"{path}: tri{i}: feat_type {st.feat_type!r} is not delta, lda_mllt or sat")
+            if st.feat_type == "sat" and prev == "delta":
+                raise ValueError(f"{path}: tri{i}: a sat round needs an lda_mllt (or sat) round before it")
+            if st.feat_type == "delta" and prev != "delta":
+                raise ValueError(f"{path}: tri{i}: a delta round cannot follow an {prev} round")
+            prev = st.feat_type
+        return cfg
 
     @property
     def round_names(self) -> list[str]:

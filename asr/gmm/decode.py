@@ -16,6 +16,8 @@ from asr.gmm.align import load_features, read_text
 from asr.graph import load_graph
 from asr.hmm_io import load_model
 from asr.score import score_files
+from asr.gmm import feature_pipeline as fp
+from asr.gmm.transforms import write_transforms
 
 
 log = logging.getLogger(__name__)
@@ -23,10 +25,11 @@ log = logging.getLogger(__name__)
 
 def decode(graph_dir: str | Path, feats: dict[str, np.ndarray], model: str | Path | None = None,
            acoustic_scale: float = 0.1, beam: float = 13.0, lattice_beam: float = 6.0,
-           max_active: int = 7000) -> dict[str, list[str]]:
+           max_active: int = 7000, alignments: dict | None = None) -> dict[str, list[str]]:
     """GMM decoding through `graph_dir/HCLG.fst` with Kaldi's lattice-faster decoder (best path).
 
-    `model`: the GMM (`final.mdl`); default `graph_dir/final.mdl`. Returns utt -> words.
+    `model`: the GMM (`final.mdl`); default `graph_dir/final.mdl`. Returns utt -> words;
+    `alignments`, when given, gets each decoded utterance's best-path transition ids.
     """
     g = load_graph(graph_dir)
     tm, am = load_model(model or Path(graph_dir) / "final.mdl")
@@ -35,7 +38,9 @@ def decode(graph_dir: str | Path, feats: dict[str, np.ndarray], model: str | Pat
     hyps = {}
     for utt in tqdm(sorted(feats), desc="decode", disable=len(feats) < 50):
         dec = khg.DecodableAmDiagGmmScaled(am, tm, feats[utt], acoustic_scale)
-        ok, _, words, _ = khg.decode_utterance_lattice_faster(decoder, dec, tm, utt, True)
+        ok, ali, words, _ = khg.decode_utterance_lattice_faster(decoder, dec, tm, utt, True)
+        if ok and alignments is not None and len(ali) == feats[utt].shape[0]:
+            alignments[utt] = np.asarray(ali, np.int32)
         if not ok:
             log.warning("%s: decoding failed", utt)
         hyps[utt] = [g.words[w] for w in words] if ok else []
@@ -43,10 +48,12 @@ def decode(graph_dir: str | Path, feats: dict[str, np.ndarray], model: str | Pat
 
 
 def decode_and_score(graph_dir: str | Path, data_dir: str | Path, feat_dir: str | Path, out_dir: str | Path,
-                     acoustic_scale: float = 0.1, beam: float = 13.0) -> dict:
+                     acoustic_scale: float = 0.1, beam: float = 13.0, model_dir: str | Path | None = None) -> dict:
     """GMM-decode a data set through `graph_dir`; writes `hyp.txt`, `ref.txt` (the decoded
     utterances' transcripts), `scoring/` (asr.score's files) and `wer.json` in `out_dir`.
 
+    `model_dir` (the GMM round's dir): its feature transforms (final.mat; for sat a first pass,
+    fMLLR per speaker from its best paths, written to `out_dir/trans.{ark,scp}`, a second pass).
     Returns wer.json's dict: wer (%), errors, words, ins, del, sub, utts, decode_s, rtf.
     """
     feats = load_features(feat_dir)
@@ -55,6 +62,17 @@ def decode_and_score(graph_dir: str | Path, data_dir: str | Path, feat_dir: str 
     if not feats:
         raise ValueError(f"{feat_dir}: no utterance has both features and a transcript in {data_dir}/text")
     t0 = time.time()
+    if model_dir is not None and fp.read_feat_opts(model_dir)["feat_type"] != "delta":
+        feats = fp.si_features(model_dir, feats)
+        if fp.read_feat_opts(model_dir)["feat_type"] == "sat":  # two passes: SI, fMLLR per speaker, again
+            utt2spk = fp.read_utt2spk(feat_dir, data_dir)
+            first: dict = {}
+            decode(graph_dir, feats, acoustic_scale=acoustic_scale, beam=beam, alignments=first)
+            tm, am = load_model(Path(graph_dir) / "final.mdl")
+            trans = fp.speaker_fmllr(am, tm, feats, first, utt2spk, what=f"decode {feat_dir} fMLLR")
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            write_transforms(out_dir, trans)
+            feats = fp.apply_speakers(trans, feats, utt2spk)
     hyps = decode(graph_dir, feats, acoustic_scale=acoustic_scale, beam=beam)
     el = time.time() - t0
     out = Path(out_dir)
@@ -96,8 +114,9 @@ def decode_check(graph_config: str | Path, exp: str | Path, test_feats: str | Pa
         best = scales[0]
         if dev_feats is not None and len(scales) > 1:  # tune the acoustic scale on dev
             dev = {a: decode_and_score(gdir, dev_feats, dev_feats, exp / model / f"decode_dev_as{a:g}",
-                                       acoustic_scale=a)["wer"] for a in scales}
+                                       acoustic_scale=a, model_dir=exp / model)["wer"] for a in scales}
             best = min(scales, key=lambda a: (dev[a], -a))
             out[f"{model}_dev_wer"] = dev
-        out[f"{model}_test"] = decode_and_score(gdir, test_feats, test_feats, ddir, acoustic_scale=best)
+        out[f"{model}_test"] = decode_and_score(gdir, test_feats, test_feats, ddir, acoustic_scale=best,
+                                                model_dir=exp / model)
     return out

@@ -22,6 +22,8 @@ from asr.gmm.align import (align, align_dir, compile_graphs, equal_align, load_f
                            write_alignments)
 from asr.gmm.config import GmmConfig, StageConfig, final_ali_dir
 from asr.gmm.stats import accumulate, init_single_gaussians, update
+from asr.gmm import feature_pipeline as fp, transforms as tf
+from asr.gmm.feature_pipeline import write_feat_opts
 from asr.hmm_io import load_model, read_topo, save_model, write_tree
 
 
@@ -41,8 +43,10 @@ def _stage_beams(cfg: GmmConfig, stage: StageConfig) -> GmmConfig:
 
 
 def _train_iters(name: str, out: Path, am, tm, graphs, feats, ali, stage: StageConfig, cfg: GmmConfig,
-                 failed: set[str]) -> tuple[khg.AmDiagGmm, khg.TransitionModel, dict[str, np.ndarray]]:
-    """Viterbi EM: realign on `stage.realign_iters`, accumulate, update, split. Resumable per iter."""
+                 failed: set[str], hook=None):
+    """Viterbi EM: realign on `stage.realign_iters`, accumulate, update, split. Resumable per iter.
+    `hook(it, am, tm, ali, feats) -> feats` runs after the realignment of each iteration (MLLT,
+    fMLLR: it may change `am`'s means and returns the new features). Returns am, tm, ali, feats."""
     start_gauss = am.num_gauss
     first = 0
     for it in range(stage.num_iters, 0, -1):  # resume from the newest finished iteration
@@ -60,6 +64,8 @@ def _train_iters(name: str, out: Path, am, tm, graphs, feats, ali, stage: StageC
             failed.update(bad)
             log.info("%s iter %d: realigned (beam %g/%g), score %.3f/frame, %d failed", name, it,
                      acfg.beam, acfg.retry_beam, avg, len(bad))
+        if hook is not None:
+            feats = hook(it, am, tm, ali, feats)
         st = accumulate(am, tm, feats, ali)
         update(am, tm, st, cfg, _gauss_schedule(start_gauss, stage.num_gauss, it, stage),
                rng=np.random.default_rng([cfg.seed, it]))
@@ -68,7 +74,7 @@ def _train_iters(name: str, out: Path, am, tm, graphs, feats, ali, stage: StageC
             os.unlink(out / f"{it}.mdl")
         log.info("%s iter %d: avg loglike %.4f over %d frames, %d Gaussians, %.1fs",
                  name, it, st.loglike / st.frames, st.frames, am.num_gauss, time.time() - t0)
-    return am, tm, ali
+    return am, tm, ali, feats
 
 
 def train_mono(lang_dir: str | Path, feats: dict[str, np.ndarray], texts: dict[str, list[str]],
@@ -91,7 +97,7 @@ def train_mono(lang_dir: str | Path, feats: dict[str, np.ndarray], texts: dict[s
     failed = set(failed) | set(bad)
     log.info("mono: %d pdfs, %d utterances, %d without graph/equal alignment, graphs in %.1fs",
              tree.num_pdfs, len(ali), len(failed), time.time() - t0)
-    am, tm, ali = _train_iters("mono", out, am, tm, graphs, feats, ali, cfg.mono, cfg, failed)
+    am, tm, ali, feats = _train_iters("mono", out, am, tm, graphs, feats, ali, cfg.mono, cfg, failed)
     return _finish(out, tm, am, tree, graphs, feats, _stage_beams(cfg, cfg.mono), "mono")
 
 
@@ -117,15 +123,26 @@ def _finish(out: Path, tm, am, tree, graphs, feats, cfg: GmmConfig, name: str) -
 
 
 def train_tri(name: str, lang_dir: str | Path, feats: dict[str, np.ndarray], texts: dict[str, list[str]],
-              prev_dir: str | Path, out_dir: str | Path, stage: StageConfig, cfg: GmmConfig) -> dict:
-    """A triphone round: tree from `prev_dir`'s alignment and model, then Viterbi EM."""
+              prev_dir: str | Path, out_dir: str | Path, stage: StageConfig, cfg: GmmConfig,
+              utt2spk: dict[str, str] | None = None) -> dict:
+    """A triphone round: tree from `prev_dir`'s alignment and model, then Viterbi EM.
+
+    `feats`: the stored MFCC+deltas. `stage.feat_type` lda_mllt: LDA of the spliced static
+    features from the previous alignment's pdfs, MLLT at `mllt_iters`; sat: the previous round's
+    final.mat, per-speaker fMLLR (`utt2spk`) re-estimated at `fmllr_iters`. Those rounds write
+    `final.mat`, `feat_opts.json` (and `trans.{ark,scp}`) and restart from iteration 0."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lang = load_lang(lang_dir)
     topo = read_topo(lang_dir)
-    prev_tm, _ = load_model(Path(prev_dir) / "final.mdl")
+    prev_tm, prev_am = load_model(Path(prev_dir) / "final.mdl")
     prev_ali = dict(kaldiio.load_scp(str(Path(prev_dir) / "ali.scp")))
     prev_ali = {u: np.asarray(a, np.int32) for u, a in prev_ali.items() if u in feats}
+    hook, xf = None, None
+    if stage.feat_type != "delta":
+        for f in out.glob("[0-9]*.mdl"):  # the features of an unfinished iteration are not kept
+            f.unlink()
+        feats, hook, xf = _transform_setup(name, feats, prev_dir, prev_tm, prev_am, prev_ali, stage, cfg, utt2spk)
     t0 = time.time()
     dim = next(iter(feats.values())).shape[1]
     stats = treelib.TreeStats(dim)
@@ -152,8 +169,74 @@ def train_tri(name: str, lang_dir: str | Path, feats: dict[str, np.ndarray], tex
                           stage="align.init")
     log.info("%s: initial alignment avg loglike %.3f, %d failed", name, avg, len(bad))
     failed = set(failed) | set(bad)
-    am, tm, ali = _train_iters(name, out, am, tm, graphs, feats, ali, stage, cfg, failed)
-    return _finish(out, tm, am, tree, graphs, feats, _stage_beams(cfg, stage), name)
+    am, tm, ali, feats = _train_iters(name, out, am, tm, graphs, feats, ali, stage, cfg, failed, hook)
+    res = _finish(out, tm, am, tree, graphs, feats, _stage_beams(cfg, stage), name)
+    if xf is not None:
+        tf.write_matrix(out / "final.mat", xf["M"])
+        if "trans" in xf:
+            tf.write_transforms(out, xf["trans"])
+        write_feat_opts(out, {"feat_type": stage.feat_type, "splice_context": xf["context"],
+                              "static_dim": xf["static_dim"]})
+        res["feat_dim"] = int(xf["M"].shape[0])
+    return res
+
+
+def _transform_setup(name: str, feats, prev_dir, prev_tm, prev_am, prev_ali, stage: StageConfig, cfg: GmmConfig,
+                     utt2spk):
+    """The round's starting features and its iteration hook (MLLT or fMLLR re-estimation)."""
+    D = next(iter(feats.values())).shape[1]
+    tid2pdf = np.asarray(prev_tm.transition_id_to_pdf_array(), dtype=np.int64)
+    if stage.feat_type == "lda_mllt":
+        if D % 3:
+            raise ValueError(f"{name}: feature dim {D} is not [static | delta | delta-delta]")
+        xf = {"static_dim": D // 3, "context": stage.splice_context}
+        spl = fp.spliced_static(feats, xf["static_dim"], xf["context"])
+        st = tf.LdaStats(prev_tm.num_pdfs, next(iter(spl.values())).shape[1])
+        for u in sorted(prev_ali):
+            st.accumulate(spl[u], tid2pdf[prev_ali[u]])
+        M, ev = tf.estimate_lda(st, stage.lda_dim, what=f"{name} LDA")
+        log.info("%s: LDA %d -> %d dims from %d pdfs, eigenvalues %.2f ... %.3f", name, M.shape[1], M.shape[0],
+                 prev_tm.num_pdfs, ev[0], ev[-1])
+        xf["M"] = M
+
+        def hook(it, am, tm, ali, cur):
+            if it not in stage.mllt_iters:
+                return cur
+            t = time.time()
+            t2p = np.asarray(tm.transition_id_to_pdf_array(), dtype=np.int64)
+            utts = sorted(ali)
+            X = np.concatenate([cur[u] for u in utts])
+            G, beta = tf.mllt_stats(am, np.concatenate([t2p[ali[u]] for u in utts]), X)
+            A = tf.estimate_mllt(G, beta, what=f"{name} MLLT iter {it}")
+            log.info("%s iter %d: MLLT auxf gain %.4f/frame (%.1fs)", name, it,
+                     (tf.mllt_auxf(A, G, beta) - tf.mllt_auxf(np.eye(len(A)), G, beta)) / beta, time.time() - t)
+            for p in range(am.num_pdfs):  # Kaldi gmm-transform-means
+                g = am.get_pdf(p)
+                means = np.asarray(g.means, np.float64) @ A.T
+                g.set_invvars_and_means(np.asarray(g.inv_vars, np.float32), means.astype(np.float32))
+                g.compute_gconsts()
+            xf["M"] = A @ xf["M"]
+            return fp.project(cur, A)
+
+        return fp.project(spl, M), hook, xf
+    # sat: the previous round's LDA+MLLT features, fMLLR per speaker
+    opts = fp.read_feat_opts(prev_dir)
+    if opts["feat_type"] == "delta":
+        raise ValueError(f"{name}: a sat round needs an lda_mllt round before it ({prev_dir} has delta features)")
+    if utt2spk is None:
+        raise ValueError(f"{name}: a sat round needs utt2spk")
+    xf = {"static_dim": opts["static_dim"], "context": opts["splice_context"],
+          "M": tf.read_matrix(Path(prev_dir) / "final.mat")}
+    si = fp.si_features(prev_dir, feats)
+    xf["trans"] = fp.speaker_fmllr(prev_am, prev_tm, si, prev_ali, utt2spk, what=f"{name} initial fMLLR")
+
+    def hook(it, am, tm, ali, cur):
+        if it not in stage.fmllr_iters:
+            return cur
+        xf["trans"] = fp.speaker_fmllr(am, tm, si, ali, utt2spk, what=f"{name} iter {it} fMLLR", prev=xf["trans"])
+        return fp.apply_speakers(xf["trans"], si, utt2spk)
+
+    return fp.apply_speakers(xf["trans"], si, utt2spk), hook, xf
 
 
 def train_all(data_dir: str | Path, feat_dir: str | Path, lang_dir: str | Path, exp_dir: str | Path,
@@ -187,11 +270,12 @@ def train_all(data_dir: str | Path, feat_dir: str | Path, lang_dir: str | Path, 
     summary.setdefault("mono", json.loads((exp / "mono" / ".done").read_text()))
     summary["mono"]["wall_s"] = round(time.time() - t, 1)
     prev = exp / "mono"
+    utt2spk = fp.read_utt2spk(feat_dir, data_dir) if any(s.feat_type == "sat" for s in cfg.tri) else None
     for i, stage in enumerate(cfg.tri, 1):
         name = f"tri{i}"
         t = time.time()
         if not (exp / name / ".done").is_file():
-            summary[name] = train_tri(name, lang_dir, feats, texts, prev, exp / name, stage, cfg)
+            summary[name] = train_tri(name, lang_dir, feats, texts, prev, exp / name, stage, cfg, utt2spk)
             atomic_write_text(exp / name / ".done", json.dumps(summary[name]) + "\n")
         summary.setdefault(name, json.loads((exp / name / ".done").read_text()))
         summary[name]["wall_s"] = round(time.time() - t, 1)
@@ -199,7 +283,11 @@ def train_all(data_dir: str | Path, feat_dir: str | Path, lang_dir: str | Path, 
     # the alignment dir: the last model's files and alignments (+ dev)
     ali_dir = final_ali_dir(cfg, exp)
     ali_dir.mkdir(parents=True, exist_ok=True)
-    for f in ("final.mdl", "tree", "num_pdfs", "ali.ark", "ali.scp", "pdf_ali.ark", "pdf_ali.scp", "failed_utts"):
+    for f in ("final.mdl", "tree", "num_pdfs", "ali.ark", "ali.scp", "pdf_ali.ark", "pdf_ali.scp", "failed_utts",
+              "final.mat", "feat_opts.json", "trans.ark", "trans.scp"):
+        if f in ("final.mat", "feat_opts.json", "trans.ark", "trans.scp") and not (prev / f).is_file():
+            (ali_dir / f).unlink(missing_ok=True)  # a delta round: no transforms
+            continue
         data = (prev / f).read_bytes()
         if f.endswith(".scp"):
             data = data.replace(str((prev / f.replace(".scp", ".ark")).resolve()).encode(),

@@ -78,7 +78,7 @@ fi
 # ---- end stage 1 ----
 
 # ---- stage 2: lang, GMMs, 32k-leaf tree, alignments or Kaldi import (issue 4) ----
-# conf/gmm.yaml: mono -> tri1 (3200 leaves) -> tri2 (32000 leaves) -> $exp/tri2_ali, or, with
+# conf/gmm.yaml: mono -> tri1 -> tri2 (deltas) -> tri3 (LDA+MLLT) -> tri4 (SAT, 32000 leaves) -> $exp/tri4_ali, or, with
 # `import_ali` set, the user's Kaldi `ali-to-pdf` alignments checked against the features.
 if run_stage 2; then
   stage_begin 2 "lang + GMM alignments"
