@@ -1,5 +1,15 @@
 """Switchboard-scale rehearsal: every stage that grows with the data, on generated stand-ins.
 
+    # tree to 32k leaves from Switchboard-sized statistics (bench/stand_ins_tree.py), one core
+    python bench/scale.py tree --out /tmp/scale -- --contexts 100000 --leaves 32000 --out /tmp/scale/tree
+    # HCLG from a 4M n-gram ARPA over 30.5k CMUdict words with a 32k-leaf tree (bench/gmm.py graph)
+    python bench/gmm.py synthetic-model --words 30500 --leaves 32000 --out /tmp/syn32k
+    python bench/stand_ins.py arpa --lang /tmp/syn32k/lang --bigrams 2000000 --trigrams 2000000 --out /tmp/lm4m.arpa
+    python bench/scale.py hclg --out /tmp/scale -- --lang /tmp/syn32k/lang --model-dir /tmp/syn32k/model \
+        --arpa /tmp/lm4m.arpa --methods kaldi --out /tmp/scale/hclg4m
+    # the training loader on a 50M-frame float16 memmap (bench/stand_ins_tree.py loader)
+    python bench/scale.py loader --out /tmp/scale -- --frames 50000000 --dir /tmp/scale/mm --batches 500
+
     # GMM training (the recipe's gmm.yaml rounds) and alignment per hour of embedded audio
     python bench/scale.py gmm --data egs/synth/data --hours 0.3 0.6 1.2 2.5 --nj 1 2 --out /tmp/scale
     # decoding RTF through a big HCLG at the swbd beams (egs/swbd/conf/decode.yaml)
@@ -65,6 +75,27 @@ def emit(row: dict, out: Path) -> None:
 
 def dir_mb(path: Path) -> float:
     return round(sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 2**20, 2)
+
+
+# ---------------------------------------------------------------------------
+# Stages measured by their own scripts (tree, HCLG, loader): their JSON lines, collected
+# ---------------------------------------------------------------------------
+
+FORWARDED = {"tree": "stand_ins_tree.py tree", "hclg": "gmm.py graph", "loader": "stand_ins_tree.py loader"}
+
+
+def forward(a) -> None:
+    """Run the stage's own benchmark script in a child process; its JSON lines go to results.jsonl
+    (the last one with this process's wall/CPU/peak RSS as `process`)."""
+    script, sub = FORWARDED[a.cmd].split()
+    out = Path(a.out)
+    log = out / "log" / f"{a.cmd}.{time.strftime('%Y%m%d-%H%M%S')}.log"
+    extra = [x for x in a.args if x != "--"]
+    env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    proc = measure([sys.executable, str(REPO / "bench" / script), sub, *extra], log, env)
+    rows = [json.loads(l) for l in log.read_text().splitlines() if l.startswith("{")]
+    for i, row in enumerate(rows):
+        emit({**row, **({"process": proc} if i == len(rows) - 1 else {})}, out)
 
 
 # ---------------------------------------------------------------------------
@@ -183,7 +214,7 @@ def bench_decode(a) -> None:
     out = Path(a.out)
     work = out / "decode"
     row = measure([py, __file__, "_decode1", "--graph", a.graph, "--utts", str(a.utts), "--out", str(work),
-                   "--config", a.config, "--margin", str(a.margin), "--noise", str(a.noise)],
+                   "--config", a.config, "--lang", a.lang, "--lexicon", a.lexicon, "--margin", str(a.margin), "--noise", str(a.noise), "--searchers", *a.searchers],
                   work / "log" / "bench_decode.log", {"OMP_NUM_THREADS": "1"})
     res = json.loads((work / "decode1.json").read_text())
     emit({"bench": "decode", **res, "process": row}, out)
@@ -198,7 +229,7 @@ def decode_one(a) -> None:
     import yaml
 
     from asr.graph import load_graph
-    from asr.search import LatticeSearcher, SearchOptions
+    from asr.search import LatticeSearcher, Searcher, SearchOptions
     from asr.tree import read_tree
     from asr.lang import read_symbol_table
 
@@ -210,42 +241,49 @@ def decode_one(a) -> None:
     opts = SearchOptions(cfg["beam"], cfg["max_active"], cfg["min_active"], cfg["lattice_beam"])
     tm = g.transition_model
     tid2pdf = np.asarray(tm.transition_id_to_pdf_array(), dtype=np.int64)[1:]
-    lang = Path(a.lang) if a.lang else graph_dir.parent / "lang_test"
+    lang = Path(a.lang)
     phones = read_symbol_table(lang / "phones.txt")
     words_id = read_symbol_table(graph_dir / "words.txt")
     lexicon = {}
-    for line in (lang / "lexicon.txt" if (lang / "lexicon.txt").exists() else lang.parent / "dict" / "lexicon.txt").read_text().splitlines():
+    for line in Path(a.lexicon).read_text().splitlines():
         w, *pr = line.split()
         if w in words_id and pr and all(p in phones for p in pr) and w not in lexicon and w.isalpha():
             lexicon[w] = [phones[p] for p in pr]
     words = sorted(lexicon)
-    tree = read_tree(graph_dir / "tree" if (graph_dir / "tree").exists() else Path(a.tree),
-                     tm.topo.get_phone_to_num_pdf_classes() if hasattr(tm, "topo") else None)
+    tree = read_tree(graph_dir / "tree")
     rng = np.random.default_rng(0)
     p = 1.0 / np.arange(1, len(words) + 1)
     p /= p.sum()
-    searcher = LatticeSearcher(g.hclg, tid2pdf, opts, Path(tempfile.mkdtemp()) / "lat.fst")
-    frames = search_s = errors = ref_words = correct_frames = 0
-    for _ in range(a.utts):
-        sent = [words[i] for i in rng.choice(len(words), size=int(rng.integers(5, 16)), p=p)]
-        scores, ref = stand_in_scores(tree, lexicon, sent, g.num_pdfs, rng, phones.get("SIL", 1), a.margin, a.noise)
-        correct_frames += int((scores.argmax(axis=1) == ref).sum())
-        t = time.perf_counter()
-        lat, ok = searcher.decode(scores, cfg["acoustic_scale"])
-        search_s += time.perf_counter() - t
-        frames += len(ref)
-        from asr.lattice import best_paths
+    from asr.lattice import best_paths
+    import kaldialign
 
-        hyp = [g.words[w] for w in best_paths(lat, [(1.0 / cfg["acoustic_scale"], 0.0)])[0].words]
-        import kaldialign
-
-        errors += sum(1 for x, y in kaldialign.align(sent, hyp, "*") if x != y)
-        ref_words += len(sent)
+    sents = [[words[i] for i in rng.choice(len(words), size=int(rng.integers(5, 16)), p=p)] for _ in range(a.utts)]
+    utts = [stand_in_scores(tree, lexicon, s, g.num_pdfs, rng, phones.get("SIL", 1), a.margin, a.noise) for s in sents]
+    frames = sum(len(ref) for _, ref in utts)
+    frame_acc = sum(int((sc.argmax(axis=1) == ref).sum()) for sc, ref in utts) / frames
     res = {"graph": str(graph_dir), "hclg_mb": round((graph_dir / "HCLG.fst").stat().st_size / 2**20, 1),
            "load_s": round(t_load, 1), "utterances": a.utts, "audio_s": frames / 100,
-           "search_s": round(search_s, 2), "rtf": round(search_s / (frames / 100), 4),
            "beam": opts.beam, "max_active": opts.max_active, "lattice_beam": opts.lattice_beam,
-           "stand_in_frame_acc": round(correct_frames / frames, 3), "stand_in_wer": round(100 * errors / ref_words, 2)}
+           "stand_in_frame_acc": round(frame_acc, 3)}
+    for kind in a.searchers:
+        if kind == "lattice":   # kaldi-decoder's LatticeSimpleDecoder: the beam only, no max-active
+            searcher = LatticeSearcher(g.hclg, tid2pdf, opts, Path(tempfile.mkdtemp()) / "lat.fst")
+        else:                   # kaldi-hmm-gmm's LatticeFasterDecoder: best path, max-active applies
+            searcher = Searcher(g.hclg, tm, opts)
+        search_s = errors = ref_words = 0
+        for sent, (scores, ref) in zip(sents, utts):
+            t = time.perf_counter()
+            if kind == "lattice":
+                lat, ok = searcher.decode(scores, cfg["acoustic_scale"])
+                hyp_ids = best_paths(lat, [(1.0 / cfg["acoustic_scale"], 0.0)])[0].words
+            else:
+                hyp_ids, _, ok = searcher.decode(scores, cfg["acoustic_scale"])
+            search_s += time.perf_counter() - t
+            hyp = [g.words[w] for w in hyp_ids]
+            errors += sum(1 for x, y in kaldialign.align(sent, hyp, "*") if x != y)
+            ref_words += len(sent)
+        res[kind] = {"search_s": round(search_s, 2), "rtf": round(search_s / (frames / 100), 4),
+                     "stand_in_wer": round(100 * errors / ref_words, 2)}
     Path(a.out).mkdir(parents=True, exist_ok=True)
     (Path(a.out) / "decode1.json").write_text(json.dumps(res))
 
@@ -315,23 +353,32 @@ def main() -> None:
     a.add_argument("--out", required=True)
     a = sub.add_parser("decode", help="decoding RTF through a big HCLG on stand-in scores")
     a.add_argument("--graph", required=True, help="graph dir (HCLG.fst, words.txt, final.mdl, tree)")
+    a.add_argument("--lang", required=True, help="its lang dir (phones.txt)")
+    a.add_argument("--lexicon", required=True, help="lexicon.txt of its dict dir")
     a.add_argument("--config", default=str(REPO / "egs/swbd/conf/decode.yaml"))
     a.add_argument("--utts", type=int, default=20)
-    a.add_argument("--margin", type=float, default=6.0, help="stand-in: logit bonus of the reference pdf")
-    a.add_argument("--noise", type=float, default=1.5, help="stand-in: logit noise std")
+    a.add_argument("--margin", type=float, default=20.0, help="stand-in: logit bonus of the reference pdf")
+    a.add_argument("--noise", type=float, default=5.0, help="stand-in: logit noise std (5 and 20: ~48%% frame accuracy)")
+    a.add_argument("--searchers", nargs="+", default=["1best", "lattice"], help="1best (max-active) and/or lattice")
     a.add_argument("--out", required=True)
     a = sub.add_parser("_decode1")
     for name in ("--graph", "--config", "--out"):
         a.add_argument(name, required=True)
     a.add_argument("--utts", type=int, default=20)
-    a.add_argument("--margin", type=float, default=6.0)
-    a.add_argument("--noise", type=float, default=1.5)
-    a.add_argument("--lang", default="")
-    a.add_argument("--tree", default="")
+    a.add_argument("--margin", type=float, default=20.0)
+    a.add_argument("--noise", type=float, default=5.0)
+    a.add_argument("--searchers", nargs="+", default=["1best", "lattice"])
+    a.add_argument("--lang", required=True)
+    a.add_argument("--lexicon", required=True)
+    for name, target in FORWARDED.items():
+        a = sub.add_parser(name, help=f"bench/{target} (its options after --)")
+        a.add_argument("--out", required=True)
+        a.add_argument("args", nargs=argparse.REMAINDER)
     a = sub.add_parser("table", help="markdown tables + log-log slopes from results.jsonl files")
     a.add_argument("files", nargs="+")
     args = p.parse_args()
-    {"gmm": bench_gmm, "decode": bench_decode, "_decode1": decode_one, "table": table}[args.cmd](args)
+    {"gmm": bench_gmm, "decode": bench_decode, "_decode1": decode_one, "table": table,
+     **{k: forward for k in FORWARDED}}[args.cmd](args)
 
 
 if __name__ == "__main__":
