@@ -142,7 +142,9 @@ def train_tri(name: str, lang_dir: str | Path, feats: dict[str, np.ndarray], tex
     if stage.feat_type != "delta":
         for f in out.glob("[0-9]*.mdl"):  # the features of an unfinished iteration are not kept
             f.unlink()
-        feats, hook, xf = _transform_setup(name, feats, prev_dir, prev_tm, prev_am, prev_ali, stage, cfg, utt2spk)
+        sil = [int(x) for x in (Path(lang_dir) / "phones" / "silence.int").read_text().split()]
+        feats, hook, xf = _transform_setup(name, feats, prev_dir, prev_tm, prev_am, prev_ali, stage, cfg, utt2spk,
+                                           sil)
     t0 = time.time()
     dim = next(iter(feats.values())).shape[1]
     stats = treelib.TreeStats(dim)
@@ -181,19 +183,30 @@ def train_tri(name: str, lang_dir: str | Path, feats: dict[str, np.ndarray], tex
     return res
 
 
+def _speech_tids(tm, silence_phones: np.ndarray) -> np.ndarray:
+    """Bool (num_transition_ids + 1,): transition ids not in a silence phone. Frames aligned to
+    the others get weight 0 in LDA/MLLT statistics (Kaldi's weight-silence-post 0.0)."""
+    tid2phone = np.array([0] + [tm.transition_id_to_phone(t) for t in range(1, tm.num_transition_ids + 1)])
+    return ~np.isin(tid2phone, silence_phones)
+
+
 def _transform_setup(name: str, feats, prev_dir, prev_tm, prev_am, prev_ali, stage: StageConfig, cfg: GmmConfig,
-                     utt2spk):
-    """The round's starting features and its iteration hook (MLLT or fMLLR re-estimation)."""
+                     utt2spk, silence_phones=()):
+    """The round's starting features and its iteration hook (MLLT or fMLLR re-estimation).
+    LDA and MLLT statistics leave out frames aligned to `silence_phones`, as Kaldi's scripts do."""
     D = next(iter(feats.values())).shape[1]
     tid2pdf = np.asarray(prev_tm.transition_id_to_pdf_array(), dtype=np.int64)
+    sil = np.asarray(list(silence_phones), dtype=np.int64)
     if stage.feat_type == "lda_mllt":
         if D % 3:
             raise ValueError(f"{name}: feature dim {D} is not [static | delta | delta-delta]")
         xf = {"static_dim": D // 3, "context": stage.splice_context}
         spl = fp.spliced_static(feats, xf["static_dim"], xf["context"])
         st = tf.LdaStats(prev_tm.num_pdfs, next(iter(spl.values())).shape[1])
+        speech = _speech_tids(prev_tm, sil)
         for u in sorted(prev_ali):
-            st.accumulate(spl[u], tid2pdf[prev_ali[u]])
+            keep = speech[prev_ali[u]]
+            st.accumulate(spl[u][keep], tid2pdf[prev_ali[u]][keep])
         M, ev = tf.estimate_lda(st, stage.lda_dim, what=f"{name} LDA")
         log.info("%s: LDA %d -> %d dims from %d pdfs, eigenvalues %.2f ... %.3f", name, M.shape[1], M.shape[0],
                  prev_tm.num_pdfs, ev[0], ev[-1])
@@ -205,8 +218,10 @@ def _transform_setup(name: str, feats, prev_dir, prev_tm, prev_am, prev_ali, sta
             t = time.time()
             t2p = np.asarray(tm.transition_id_to_pdf_array(), dtype=np.int64)
             utts = sorted(ali)
-            X = np.concatenate([cur[u] for u in utts])
-            G, beta = tf.mllt_stats(am, np.concatenate([t2p[ali[u]] for u in utts]), X)
+            speech = _speech_tids(tm, sil)
+            keep = [speech[ali[u]] for u in utts]
+            X = np.concatenate([cur[u][k] for u, k in zip(utts, keep)])
+            G, beta = tf.mllt_stats(am, np.concatenate([t2p[ali[u]][k] for u, k in zip(utts, keep)]), X)
             A = tf.estimate_mllt(G, beta, what=f"{name} MLLT iter {it}")
             log.info("%s iter %d: MLLT auxf gain %.4f/frame (%.1fs)", name, it,
                      (tf.mllt_auxf(A, G, beta) - tf.mllt_auxf(np.eye(len(A)), G, beta)) / beta, time.time() - t)
