@@ -113,10 +113,7 @@ def _init_worker(cfg: DecodeConfig) -> None:
                 searchers[p] = Searcher(add_word_penalty(hclg, p), tm, cfg.search)
     tid2pdf = searchers[0.0].tid2pdf
     nbest = NbestSearcher(hclg, tid2pdf, cfg.search, cfg.nbest) if cfg.nbest > 0 else None
-    import tempfile
-
-    scratch = Path(tempfile.mkdtemp(prefix="asr_decode_")) / "lat.fst"
-    lat = LatticeSearcher(hclg, tid2pdf, cfg.search, scratch) if cfg.use_lattice() else None
+    lat = LatticeSearcher(hclg, tid2pdf, cfg.search) if cfg.use_lattice() else None
     _W.update(model=model, searchers=searchers, nbest=nbest, cfg=cfg, lat=lat,
               priors=read_log_priors(Path(cfg.model_dir) / "pdf_counts", int(meta["num_pdfs"]), cfg.prior_floor),
               reader=FeatureReader(cfg.feats, cmvn=cfg.cmvn))

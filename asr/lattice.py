@@ -111,11 +111,20 @@ def from_bytes(buf: bytes | memoryview, where: str) -> tuple[Lattice, int]:
     return Lattice(int(start), src, arcs.copy(), final), pos
 
 
-def from_kaldifst(lat, acoustic_scale: float, tmp: Path) -> Lattice:
+def from_kaldifst(lat, acoustic_scale: float) -> Lattice:
     """`kaldifst.Lattice` decoded with acoustic costs scaled by `acoustic_scale` -> arrays with the
-    acoustic costs unscaled. `tmp`: a scratch file (the binding writes FSTs to files only)."""
-    lat.write(str(tmp))
-    out, _ = from_bytes(tmp.read_bytes(), str(tmp))
+    acoustic costs unscaled. The binding writes FSTs to files only, so this goes through a scratch
+    file that is removed again."""
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix="asr_lat_", suffix=".fst")
+    os.close(fd)
+    try:
+        lat.write(tmp)
+        out, _ = from_bytes(Path(tmp).read_bytes(), tmp)
+    finally:
+        os.unlink(tmp)
     if acoustic_scale != 1.0:
         out.arcs["acoustic"] /= acoustic_scale
         fin = np.isfinite(out.final[:, 1])

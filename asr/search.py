@@ -125,10 +125,9 @@ class NbestSearcher:
 class LatticeSearcher:
     """One LatticeSimpleDecoder search per utterance -> raw lattice (acoustic costs unscaled)."""
 
-    def __init__(self, hclg, tid2pdf: np.ndarray, opts: SearchOptions, scratch: Path):
+    def __init__(self, hclg, tid2pdf: np.ndarray, opts: SearchOptions):
         self.decoder = lattice_decoder(hclg, opts)
         self.tid2pdf = tid2pdf
-        self.scratch = scratch
 
     def decode(self, pdf_scores: np.ndarray, acoustic_scale: float):
         """`(frames, num_pdfs)` log-likelihoods -> (asr.lattice.Lattice, reached a final state)."""
@@ -136,7 +135,7 @@ class LatticeSearcher:
 
         ok, lat = raw_lattice(self.decoder, pdf_scores, self.tid2pdf, acoustic_scale)
         self.last = lat  # the decoder's own lattice (scaled acoustics), e.g. for n-best lists
-        return L.from_kaldifst(lat, acoustic_scale, self.scratch), bool(ok)
+        return L.from_kaldifst(lat, acoustic_scale), bool(ok)
 
 
 def word_acceptor(lat):

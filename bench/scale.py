@@ -223,8 +223,6 @@ def bench_decode(a) -> None:
 def decode_one(a) -> None:
     """Load the graph (timed), decode `--utts` stand-in utterances with each of `--searchers` at
     the config's beams on one core; RTF = search CPU seconds / audio seconds (100 frames/s)."""
-    import tempfile
-
     import numpy as np
     import yaml
 
@@ -267,7 +265,7 @@ def decode_one(a) -> None:
            "stand_in_frame_acc": round(frame_acc, 3)}
     for kind in a.searchers:
         if kind == "lattice":   # kaldi-decoder's LatticeSimpleDecoder: the beam only, no max-active
-            searcher = LatticeSearcher(g.hclg, tid2pdf, opts, Path(tempfile.mkdtemp()) / "lat.fst")
+            searcher = LatticeSearcher(g.hclg, tid2pdf, opts)
         else:                   # kaldi-hmm-gmm's LatticeFasterDecoder: best path, max-active applies
             searcher = Searcher(g.hclg, tm, opts)
         search_s = errors = ref_words = 0

@@ -388,7 +388,7 @@ def test_lattice_rescoring_equals_search_per_setting(graph_dir, tmp_path):
     rng = np.random.default_rng(3)
     opts = D.SearchOptions(beam=40, max_active=100000, lattice_beam=40)
     base = D.Searcher(graph.hclg, tm, opts)
-    lat_search = D.LatticeSearcher(graph.hclg, base.tid2pdf, opts, tmp_path / "scratch.fst")
+    lat_search = D.LatticeSearcher(graph.hclg, base.tid2pdf, opts)
     settings = [(w, p) for w in (2.0, 2.5, 3.0, 4.0, 5.0) for p in (-2.0, 0.0, 1.0, 3.0)]
     searchers = {p: D.Searcher(D.add_word_penalty(graph.hclg, p), tm, opts) for p in (-2.0, 0.0, 1.0, 3.0)}
     distinct = set()
