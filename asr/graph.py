@@ -299,9 +299,10 @@ class GraphConfig:
 
 
 def build_all(config: str | Path, lang_dir: str | Path, lang_test: str | Path, exp: str | Path,
-              text: str | Path | None = None, force: bool = False) -> dict:
+              text: str | Path | None = None, force: bool = False, models: list[str] | None = None) -> dict:
     """Stage 4 in one call: LM (from `text`, or the config's `arpa`), G.fst, then HCLG for each
-    model in `gmm_models` (`exp/<model>/graph`). Finished outputs are skipped unless `force`.
+    of `models` (the recipe passes the last GMM round, whose tree the acoustic models use) and
+    each model in `gmm_models` (`exp/<model>/graph`). Finished outputs are skipped unless `force`.
     (The GMM decode check is `asr.gmm.decode.decode_check`, run by the recipe after this.)"""
     cfg = GraphConfig.from_yaml(config)
     lang_dir, lang_test, exp = Path(lang_dir), Path(lang_test), Path(exp)
@@ -321,7 +322,7 @@ def build_all(config: str | Path, lang_dir: str | Path, lang_test: str | Path, e
         t0 = time.time()
         make_g(lang_dir, arpa, lang_test)
         out["G_s"] = round(time.time() - t0, 2)
-    for model in cfg.gmm_models:
+    for model in dict.fromkeys([*(models or []), *cfg.gmm_models]):
         gdir = exp / model / "graph"
         if force or not (gdir / "HCLG.fst").is_file():
             out[model] = make_hclg(lang_test, exp / model, gdir, self_loop_scale=float(cfg.self_loop_scale))
@@ -352,6 +353,8 @@ def main(argv: list[str] | None = None) -> None:
     a.add_argument("--lang-test", required=True, help="output lang dir with G.fst (data/lang_test)")
     a.add_argument("--exp", required=True, help="experiment dir with the GMM model dirs")
     a.add_argument("--text", help="training transcripts for the LM (Kaldi text)")
+    a.add_argument("--model", action="append", default=[],
+                   help="also build exp/<MODEL>/graph (repeatable; the recipe passes its last GMM round)")
     a.add_argument("--force", action="store_true")
     args = p.parse_args(argv)
     log_dir = args.exp if args.cmd == "build" else Path(args.out).parent if args.cmd == "lm" else args.out
@@ -364,7 +367,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.cmd == "hclg":
         make_hclg(args.lang, args.model_dir, args.out, self_loop_scale=args.self_loop_scale)
     else:
-        res = build_all(args.config, args.lang, args.lang_test, args.exp, args.text, args.force)
+        res = build_all(args.config, args.lang, args.lang_test, args.exp, args.text, args.force, args.model)
         log.info("stage summary: %s", json.dumps(res))
 
 

@@ -73,6 +73,25 @@ def test_hclg_decodes_training_utterances(system, model):
     assert exact >= 6, {u: (refs[u], hyps[u]) for u in utts}
 
 
+def test_build_makes_the_graph_of_the_model_it_is_given(system, tmp_path):
+    """The recipe's `--model <last round>` builds that model's HCLG even when graph.yaml's
+    `gmm_models` does not list it (an SAT ladder decodes through exp/tri4/graph)."""
+    import shutil
+
+    from asr.graph import main
+
+    exp = tmp_path / "exp"
+    (exp / "tri1").mkdir(parents=True)
+    for name in ("final.mdl", "tree"):
+        shutil.copy(system["root"] / "exp" / "tri1" / name, exp / "tri1" / name)
+    shutil.copytree(system["root"] / "lang_test", tmp_path / "lang_test")
+    (tmp_path / "graph.yaml").write_text(yaml.safe_dump({"lm_order": 2, "gmm_models": []}))
+    main(["build", "--config", str(tmp_path / "graph.yaml"), "--lang", str(system["root"] / "lang"),
+          "--lang-test", str(tmp_path / "lang_test"), "--exp", str(exp), "--text", str(system["train"] / "text"), "--model", "tri1"])
+    built = (exp / "tri1" / "graph" / "HCLG.fst").read_bytes()
+    assert built == (system["root"] / "exp" / "tri1" / "graph" / "HCLG.fst").read_bytes()
+
+
 def test_words_table_checked_against_hclg(system, tmp_path):
     """graph.json records words.txt's size and sha256 (and HCLG.fst's size): a graph dir whose
     words.txt was swapped for another table is refused where decoders load it."""

@@ -128,7 +128,7 @@ if run_stage 4; then
   f=; [ "$force" = true ] && f=--force
   step "$graph_dir/.done" \
     python -m asr.graph build --config "$conf_dir/graph.yaml" --lang "$data/lang" \
-      --lang-test "$data/lang_test" --exp "$exp" $f
+      --lang-test "$data/lang_test" --exp "$exp" --model "$(basename "$(dirname "$graph_dir")")" $f
   stage_end 4 "LM + HCLG"
 fi
 # ---- end stage 4 ----

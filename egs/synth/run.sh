@@ -122,7 +122,8 @@ if run_stage 4; then
   f=; [ "$force" = true ] && f=--force
   graph_and_check() {
     run_cmd python -m asr.graph build --config "$conf_dir/graph.yaml" --lang "$data/lang" \
-      --lang-test "$data/lang_test" --exp "$exp" --text "$data/local/lm/text" $f
+      --lang-test "$data/lang_test" --exp "$exp" --text "$data/local/lm/text" \
+      --model "$(basename "$(dirname "$graph_dir")")" $f
     run_cmd python -m asr.gmm decode-check --config "$conf_dir/graph.yaml" --exp "$exp" \
       --test-feats "$data/test_mfcc" --dev-feats "$data/dev_mfcc" $f
   }
