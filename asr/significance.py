@@ -80,3 +80,37 @@ def verdict(pair: dict, name_a: str, name_b: str, set_name: str) -> str:
     if hi < 0:
         return f"{what}: {name_b} is better, separable at the 95% level."
     return f"{what}: the interval holds 0, so the two are not separable on this data."
+
+
+def compare(ref: str | Path, hyp_a: str | Path, hyp_b: str | Path, name_a: str = "a", name_b: str = "b",
+            set_name: str = "test") -> dict:
+    """Two systems' hypotheses (Kaldi text) of the same utterances, scored against `ref`: each
+    one's WER with its interval, the paired test of b minus a and its verdict. Raises ValueError
+    naming the files when they do not cover the same utterances."""
+    keys_a, err_a, words = utterance_counts(ref, hyp_a)
+    keys_b, err_b, _ = utterance_counts(ref, hyp_b)
+    if keys_a != keys_b:
+        raise ValueError(f"{hyp_a} and {hyp_b} score different utterances of {ref}")
+    pair = paired_test(err_a, err_b, words)
+    return {name_a: wer_ci(err_a, words), name_b: wer_ci(err_b, words), "paired": pair,
+            "words": int(words.sum()), "utterances": len(keys_a),
+            "verdict": verdict(pair, name_a, name_b, set_name)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m asr.significance --ref data/test/text --hyp A/hyp.txt B/hyp.txt [--names a b]`:
+    prints compare()'s result as JSON (and the verdict on stderr's log)."""
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(description="WER intervals and the paired bootstrap test of two decodes")
+    p.add_argument("--ref", required=True, help="reference Kaldi text")
+    p.add_argument("--hyp", nargs=2, required=True, metavar=("A", "B"), help="hypotheses (Kaldi text) of a and b")
+    p.add_argument("--names", nargs=2, default=["a", "b"], metavar=("A", "B"))
+    p.add_argument("--set-name", default="test")
+    a = p.parse_args(argv)
+    print(json.dumps(compare(a.ref, *a.hyp, *a.names, a.set_name), default=float))
+
+
+if __name__ == "__main__":
+    main()

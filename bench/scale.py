@@ -314,29 +314,134 @@ def extrapolate(xs, ys, target: float) -> float | None:
     return float(math.exp(c + k * math.log(target)))
 
 
-def table(a) -> None:
-    rows = [json.loads(l) for p in a.files for l in Path(p).read_text().splitlines() if l.strip()]
-    gmm = [r for r in rows if r["bench"] == "gmm"]
-    if gmm:
-        print("| hours | utts | nj | train wall s | train CPU s | train RSS MB | align wall s | align CPU s | align RSS MB |")
-        print("|---|---|---|---|---|---|---|---|---|")
-        for r in sorted(gmm, key=lambda r: (r["nj"], r["hours"])):
-            t, al = r["train"], r["align"]
-            print(f"| {r['hours']} | {r['utterances']} | {r['nj']} | {t['wall_s']} | {t['cpu_s']} | {t['max_rss_mb']} | "
-                  f"{al['wall_s']} | {al['cpu_s']} | {al['max_rss_mb']} |")
-        for nj in sorted({r["nj"] for r in gmm}):
-            sel = [r for r in gmm if r["nj"] == nj]
-            hs = [r["hours"] for r in sel]
-            for what in ("train", "align"):
-                for k in ("wall_s", "max_rss_mb"):
-                    ys = [r[what][k] for r in sel]
-                    s = loglog_slope(hs, ys)
-                    e300, e2000 = extrapolate(hs, ys, 300), extrapolate(hs, ys, 2000)
-                    if s is not None:
-                        print(f"nj {nj} {what} {k}: slope {s:.2f}; at 300 h {e300:.4g}, at 2000 h {e2000:.4g}")
+SWB_HOURS = (300, 2000)       # Switchboard 300 h, Switchboard + Fisher 2000 h
+SWB_FRAMES = {300: 108e6, 2000: 720e6}
+EVAL2000_HOURS = 3.8          # Hub5'00 (eval2000), the test set the swbd recipe decodes
+MACHINE_GB = 24
+
+
+def _md(header: list[str], rows: list[list]) -> None:
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
     for r in rows:
-        if r["bench"] != "gmm":
-            print(json.dumps(r))
+        print("| " + " | ".join(str(x) for x in r) + " |")
+    print()
+
+
+def _fit_line(what: str, xs, ys, targets, unit: str, fmt=lambda v: f"{v:.3g}") -> list:
+    s = loglog_slope(xs, ys)
+    return [what, "-" if s is None else f"{s:.2f}",
+            *("-" if s is None else f"{fmt(extrapolate(xs, ys, t))} {unit}" for t in targets)]
+
+
+def _table_gmm(rows: list[dict], cores: list[int]) -> None:
+    print("### GMM training and alignment per hour of audio\n")
+    _md(["hours", "utts", "nj", "train wall s", "train CPU s", "train peak RSS MB", "align wall s",
+         "align CPU s", "align peak RSS MB"],
+        [[r["hours"], r["utterances"], r["nj"], r["train"]["wall_s"], r["train"]["cpu_s"], r["train"]["max_rss_mb"],
+          r["align"]["wall_s"], r["align"]["cpu_s"], r["align"]["max_rss_mb"]]
+         for r in sorted(rows, key=lambda r: (r["nj"], r["hours"]))])
+    fits = []
+    for nj in sorted({r["nj"] for r in rows}):
+        sel = [r for r in rows if r["nj"] == nj]
+        hs = [r["hours"] for r in sel]
+        for what in ("train", "align"):
+            fits.append(_fit_line(f"nj {nj} {what} CPU", hs, [r[what]["cpu_s"] / 3600 for r in sel], SWB_HOURS, "CPU h"))
+            fits.append(_fit_line(f"nj {nj} {what} peak RSS", hs, [r[what]["max_rss_mb"] / 1024 for r in sel],
+                                  SWB_HOURS, "GB"))
+    _md(["fit (log-log on hours)", "slope", *(f"at {h} h" for h in SWB_HOURS)], fits)
+    one = [r for r in rows if r["nj"] == min(r["nj"] for r in rows)]
+    hs = [r["hours"] for r in one]
+    cpu = {h: extrapolate(hs, [r["train"]["cpu_s"] + r["align"]["cpu_s"] for r in one], h) for h in SWB_HOURS}
+    rss = {h: extrapolate(hs, [r["train"]["max_rss_mb"] for r in one], h) / 1024 for h in SWB_HOURS}
+    _md(["GMM stage (train + align)", *(f"{h} h" for h in SWB_HOURS)],
+        [["CPU hours", *(f"{cpu[h] / 3600:.1f}" for h in SWB_HOURS)],
+         *[[f"wall on {n} cores (jobs split n ways)", *(f"{cpu[h] / 3600 / n:.2f} h" for h in SWB_HOURS)] for n in cores],
+         ["peak RSS of the training process", *(f"{rss[h]:.0f} GB" + (" (does not fit)" if rss[h] > MACHINE_GB else "")
+                                                for h in SWB_HOURS)]])
+
+
+def _table_tree(rows: list[dict]) -> None:
+    print("### Decision tree from Switchboard-sized statistics (one core)\n")
+    _md(["distinct triphones", "stats rows", "frames", "leaves asked", "pdfs", "build CPU s", "build wall s",
+         "peak RSS MB", "tree file MB"],
+        [[r["distinct_triphones"], r["stats_rows"], f"{r['frames']:.3g}", r["max_leaves"], r["pdfs"], r["build_cpu_s"],
+          r["build_wall_s"], r["max_rss_mb"], round(r["tree_file_bytes"] / 2**20, 2)]
+         for r in sorted(rows, key=lambda r: (r["distinct_triphones"], r["max_leaves"]))])
+    big = max(r["distinct_triphones"] for r in rows)
+    sel = [r for r in rows if r["distinct_triphones"] == big]
+    if len({r["pdfs"] for r in sel}) > 1:
+        _md(["fit (log-log)", "slope", "at 32k leaves"],
+            [_fit_line("build CPU s vs leaves", [r["pdfs"] for r in sel], [r["build_cpu_s"] for r in sel], [32000], "s")])
+    print("The tree's input is per-context statistics, so its cost does not grow with hours of audio.\n")
+
+
+def _table_hclg(rows: list[dict]) -> None:
+    print("### HCLG (30.5k CMUdict words, the 32k-leaf tree)\n")
+    def n(r):
+        return sum(int(v) for v in r["ngrams"].values())
+    _md(["method", "n-grams", "wall s", "CPU s", "peak RSS MiB", "HCLG states", "HCLG arcs", "HCLG MB"],
+        [[r["method"], f"{n(r):,}", r["total_s"], r["cpu_s"], r["max_rss_mb"], f"{r['HCLG']['states']:,}",
+          f"{r['HCLG']['arcs']:,}", r["hclg_mb"]] for r in sorted(rows, key=lambda r: (n(r), r["method"]))])
+    fits = []
+    for method in sorted({r["method"] for r in rows}):
+        sel = [r for r in rows if r["method"] == method]
+        xs = [n(r) for r in sel]
+        fits.append(_fit_line(f"{method}: CPU", xs, [r["cpu_s"] for r in sel], [4e6], "s"))
+        fits.append(_fit_line(f"{method}: peak RSS", xs, [r["max_rss_mb"] / 1024 for r in sel], [4e6], "GiB"))
+        fits.append(_fit_line(f"{method}: arcs", xs, [r["HCLG"]["arcs"] for r in sel], [4e6], ""))
+    _md(["fit (log-log on n-grams)", "slope", "at 4M n-grams"], fits)
+    for r in rows:
+        if n(r) == max(n(x) for x in rows):
+            print(f"Steps at {n(r):,} n-grams ({r['method']}; CPU s / peak RSS MiB so far): " + ", ".join(
+                f"{k} {v['cpu_s']:.0f} / {v['max_rss_mb']:.0f}" for k, v in r["steps"].items()) + "\n")
+    print("The graph depends on the LM and the tree, not on hours of audio.\n")
+
+
+def _table_decode(rows: list[dict], cores: list[int]) -> None:
+    print("### Decoding RTF through the graph (stand-in scores, one core per job)\n")
+    out, proj = [], []
+    for r in sorted(rows, key=lambda r: r["hclg_mb"]):
+        rss = r["process"]["max_rss_mb"] / 1024
+        out.append([r["hclg_mb"], r["load_s"], r["utterances"], r["audio_s"], r.get("1best", {}).get("rtf", "-"),
+                    r.get("lattice", {}).get("rtf", "-"), f"{rss:.1f}"])
+        rtf = max(v["rtf"] for k, v in r.items() if k in ("1best", "lattice"))
+        jobs = max(1, int(MACHINE_GB // rss))
+        proj.append([r["hclg_mb"], f"{rtf * EVAL2000_HOURS:.2f}",
+                     *(f"{rtf * EVAL2000_HOURS * 60 / min(c, jobs):.0f} min ({min(c, jobs)} jobs)" for c in cores)])
+    _md(["HCLG MB", "graph load s", "utts", "audio s", "1-best RTF", "lattice RTF", "process peak RSS GB"], out)
+    _md(["HCLG MB", f"eval2000 ({EVAL2000_HOURS} h) CPU h", *(f"wall on {c} cores of {MACHINE_GB} GB" for c in cores)],
+        proj)
+
+
+def _table_loader(rows: list[dict]) -> None:
+    print("### Training data loader: random chunks from a float16 memmap (one reader process)\n")
+    setup = [r for r in rows if r["bench"] == "loader_setup"]
+    for s in setup:
+        print(f"{s['frames']:,} frames x {s['dim']} ({s['file_gb']} GB), {s['chunks']:,} chunks, "
+              f"{s['batches_per_epoch']:,} batches an epoch; setup {s['setup_s']} s, file written in {s['make_s']} s.\n")
+    _md(["pass", "batches/s", "output frames/s", "anonymous RSS MB", "mapped file MB",
+         *(f"epoch of {h} h at this rate" for h in SWB_HOURS)],
+        [[r["pass"], r["batches_per_s"], f"{r['out_frames_per_s']:,}", r.get("rssanon_mb", "-"),
+          r.get("rssfile_mb", "-"), *(f"{SWB_FRAMES[h] / r['out_frames_per_s'] / 3600:.2f} h" for h in SWB_HOURS)]
+         for r in rows if r["bench"] == "loader"])
+
+
+def table(a) -> None:
+    """docs/scale.md's tables from results.jsonl files: one per stage, with log-log fits and the
+    extrapolation to Switchboard 300 h / 2000 h on `--cores` cores."""
+    rows = [json.loads(l) for p in a.files for l in Path(p).read_text().splitlines() if l.strip()]
+    by = lambda *kinds: [r for r in rows if r["bench"] in kinds]  # noqa: E731
+    if by("tree"):
+        _table_tree(by("tree"))
+    if by("graph"):
+        _table_hclg(by("graph"))
+    if by("decode"):
+        _table_decode(by("decode"), a.cores)
+    if by("gmm"):
+        _table_gmm(by("gmm"), a.cores)
+    if by("loader"):
+        _table_loader(by("loader", "loader_setup"))
 
 
 def main() -> None:
@@ -374,6 +479,7 @@ def main() -> None:
         a.add_argument("args", nargs=argparse.REMAINDER)
     a = sub.add_parser("table", help="markdown tables + log-log slopes from results.jsonl files")
     a.add_argument("files", nargs="+")
+    a.add_argument("--cores", type=int, nargs="+", default=[2, 32], help="cores of the projected machine(s)")
     args = p.parse_args()
     {"gmm": bench_gmm, "decode": bench_decode, "_decode1": decode_one, "table": table,
      **{k: forward for k in FORWARDED}}[args.cmd](args)

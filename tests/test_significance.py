@@ -64,3 +64,30 @@ def test_utterance_counts_follow_asr_score(tmp_path):
     keys, errors, words = significance.utterance_counts(tmp_path / "ref", tmp_path / "hyp")
     assert keys == ["u1", "u2", "u3"]
     assert errors.tolist() == [2, 0, 1] and words.tolist() == [4, 2, 1]
+
+
+def test_cli_compares_two_decodes_of_the_same_utterances(tmp_path, capsys):
+    """`python -m asr.significance --ref --hyp A B`: files scored with asr.score, the paired test
+    on them; an utterance missing from a hypothesis file counts as all deletions (as in sclite)."""
+    import json
+
+    rng = np.random.default_rng(2)
+    refs, hyps = _random_system(rng, 300, 0.05)
+    _, worse = _random_system(np.random.default_rng(2), 300, 0.25)   # same references, more errors
+    ids = [f"u{i:04d}" for i in range(300)]
+    def write(name, rows):
+        p = tmp_path / name
+        p.write_text("".join(f"{u} {' '.join(w)}\n" for u, w in zip(ids, rows)))
+        return p
+    ref, a, b = write("ref.txt", refs), write("a.txt", hyps), write("b.txt", worse)
+    significance.main(["--ref", str(ref), "--hyp", str(a), str(b), "--names", "base", "new"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["utterances"] == 300 and out["words"] == sum(len(r) for r in refs)
+    assert out["new"]["wer"] > out["base"]["wer"] and out["paired"]["ci"][0] > 0
+    assert out["paired"]["diff"] == pytest.approx(out["new"]["wer"] - out["base"]["wer"], abs=0.02)
+    assert "new is worse, separable" in out["verdict"]
+    short = tmp_path / "short.txt"
+    short.write_text(a.read_text().split("\n", 1)[1])
+    res = significance.compare(ref, a, short)
+    assert res["utterances"] == 300
+    assert res["paired"]["diff"] == pytest.approx(100 * len(refs[0]) / res["words"], abs=0.01)
