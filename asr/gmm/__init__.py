@@ -3,8 +3,12 @@ train_lda_mllt.sh, train_sat.sh, align_fmllr.sh), a package.
 
 Modules, one job each:
 - `config`: GmmConfig/StageConfig (gmm.yaml) and the round/dir names they imply;
-- `stats`: Viterbi statistics per pdf (numpy), the MLE update, Gaussian splitting;
-- `align`: training graphs, equal and Viterbi forced alignment, alignment files;
+- `feature_store`: features read from the ark on access (`StoredFeatures`, `FeatureView`): the
+  corpus is never held in RAM;
+- `stats`: Viterbi statistics per pdf (numpy, a bounded block of frames at a time), the MLE
+  update, Gaussian splitting;
+- `align`: training graphs (compiled once per round to a temporary ark, read per utterance),
+  equal and Viterbi forced alignment, alignment files;
 - `train`: monophone and triphone rounds (tree from `asr.tree`), `train_all`;
 - `transforms`: splicing, LDA, MLLT, fMLLR estimation in numpy (the bindings have none), Kaldi matrix files;
 - `feature_pipeline`: the features of a round (delta | lda_mllt | sat), per-speaker fMLLR;

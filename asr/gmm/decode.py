@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import kaldi_hmm_gmm as khg
@@ -23,7 +24,7 @@ from asr.gmm.transforms import write_transforms
 log = logging.getLogger(__name__)
 
 
-def decode(graph_dir: str | Path, feats: dict[str, np.ndarray], model: str | Path | None = None,
+def decode(graph_dir: str | Path, feats: Mapping[str, np.ndarray], model: str | Path | None = None,
            acoustic_scale: float = 0.1, beam: float = 13.0, lattice_beam: float = 6.0,
            max_active: int = 7000, alignments: dict | None = None) -> dict[str, list[str]]:
     """GMM decoding through `graph_dir/HCLG.fst` with Kaldi's lattice-faster decoder (best path).
@@ -37,9 +38,10 @@ def decode(graph_dir: str | Path, feats: dict[str, np.ndarray], model: str | Pat
     decoder = khg.LatticeFasterDecoder(g.hclg, cfg)
     hyps = {}
     for utt in tqdm(sorted(feats), desc="decode", disable=len(feats) < 50):
-        dec = khg.DecodableAmDiagGmmScaled(am, tm, feats[utt], acoustic_scale)
+        X = feats[utt]
+        dec = khg.DecodableAmDiagGmmScaled(am, tm, X, acoustic_scale)
         ok, ali, words, _ = khg.decode_utterance_lattice_faster(decoder, dec, tm, utt, True)
-        if ok and alignments is not None and len(ali) == feats[utt].shape[0]:
+        if ok and alignments is not None and len(ali) == X.shape[0]:
             alignments[utt] = np.asarray(ali, np.int32)
         if not ok:
             log.warning("%s: decoding failed", utt)
@@ -56,9 +58,8 @@ def decode_and_score(graph_dir: str | Path, data_dir: str | Path, feat_dir: str 
     fMLLR per speaker from its best paths, written to `out_dir/trans.{ark,scp}`, a second pass).
     Returns wer.json's dict: wer (%), errors, words, ins, del, sub, utts, decode_s, rtf.
     """
-    feats = load_features(feat_dir)
     refs = read_text(data_dir)
-    feats = {u: m for u, m in feats.items() if u in refs}
+    feats = load_features(feat_dir, sorted(refs))
     if not feats:
         raise ValueError(f"{feat_dir}: no utterance has both features and a transcript in {data_dir}/text")
     t0 = time.time()
@@ -82,7 +83,7 @@ def decode_and_score(graph_dir: str | Path, data_dir: str | Path, feat_dir: str 
     s = score_files(out / "ref.txt", [out / "hyp.txt"], out / "scoring")
     res = {"wer": s["wer"], "errors": s["err"], "words": s["ref_words"], "ins": s["ins"], "del": s["del"],
            "sub": s["sub"], "utts": s["sentences"]}
-    frames = sum(m.shape[0] for m in feats.values())
+    frames = sum(feats.num_frames(u) for u in feats)
     res.update(decode_s=round(el, 1), rtf=round(el / max(frames * 0.01, 1e-9), 4),
                acoustic_scale=acoustic_scale, beam=beam)
     atomic_write_text(out / "wer.json", json.dumps(res, indent=1) + "\n")

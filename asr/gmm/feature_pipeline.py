@@ -2,17 +2,20 @@
 static MFCCs spliced +-context frames: Kaldi's final.mat) or `sat` (those, then a per-speaker
 fMLLR transform). A model dir records its kind in `feat_opts.json` (feat_type, splice_context,
 static_dim), its matrix in `final.mat` and, for SAT, the speakers' transforms in `trans.{ark,scp}`.
+The transformed features are `FeatureView`s: computed per utterance on access, never held.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from asr.gmm import transforms as tf
+from asr.gmm.feature_store import FeatureView
 from asr.utils import atomic_write_text, read_kaldi_map
 
 
@@ -31,19 +34,22 @@ def write_feat_opts(model_dir: str | Path, opts: dict) -> None:
     atomic_write_text(Path(model_dir) / "feat_opts.json", json.dumps(opts) + "\n")
 
 
-def spliced_static(feats: dict[str, np.ndarray], static_dim: int, context: int) -> dict[str, np.ndarray]:
-    """The static columns `[:, :static_dim]` of [static | delta | delta-delta], spliced."""
-    return {u: tf.splice(np.asarray(m[:, :static_dim], np.float64), context) for u, m in feats.items()}
+def spliced_static(feats: Mapping, static_dim: int, context: int) -> FeatureView:
+    """The static columns `[:, :static_dim]` of [static | delta | delta-delta], spliced:
+    `(T, static_dim * (2 context + 1))` float64 per utterance, computed on access."""
+    return FeatureView(feats, lambda u, m: tf.splice(np.asarray(m[:, :static_dim], np.float64), context),
+                       static_dim * (2 * context + 1) if context > 0 else static_dim)
 
 
-def project(feats: dict[str, np.ndarray], M: np.ndarray) -> dict[str, np.ndarray]:
-    """Each utterance `(T, D)` -> `(T, out)` = X M^T (float32)."""
-    return {u: np.ascontiguousarray(np.asarray(m, np.float64) @ M.T, dtype=np.float32) for u, m in feats.items()}
+def project(feats: Mapping, M: np.ndarray) -> FeatureView:
+    """Each utterance `(T, D)` -> `(T, out)` = X M^T (float32), computed on access."""
+    return FeatureView(feats, lambda u, m: np.ascontiguousarray(np.asarray(m, np.float64) @ M.T, dtype=np.float32),
+                       M.shape[0])
 
 
-def si_features(model_dir: str | Path, feats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def si_features(model_dir: str | Path, feats: Mapping) -> Mapping:
     """The speaker-independent features of `model_dir`'s kind: the stored ones (delta) or
-    final.mat applied to the spliced static features (lda_mllt, sat)."""
+    final.mat applied to the spliced static features (lda_mllt, sat), computed on access."""
     opts = read_feat_opts(model_dir)
     if opts["feat_type"] == "delta":
         return feats
@@ -59,14 +65,14 @@ def read_utt2spk(*dirs: str | Path) -> dict[str, str]:
     raise FileNotFoundError(f"no utt2spk in {', '.join(str(d) for d in dirs if d is not None)} (needed for fMLLR)")
 
 
-def speaker_fmllr(am, tm, feats: dict[str, np.ndarray], ali: dict[str, np.ndarray], utt2spk: dict[str, str],
+def speaker_fmllr(am, tm, feats: Mapping, ali: dict[str, np.ndarray], utt2spk: dict[str, str],
                   iters: int = 10, what: str = "fMLLR", prev: dict[str, np.ndarray] | None = None,
                   passes: int = 2) -> dict[str, np.ndarray]:
     """One fMLLR transform `(D, D+1)` per speaker of `feats` (SI features), from the Gaussian
     posteriors of the transition-id alignments `ali` under `am` (Kaldi gmm-est-fmllr). Starts at
     the speaker's transform in `prev` (else the identity); each of `passes` recomputes the
     posteriors on the features through the current transform. A speaker without aligned frames
-    gets the identity. Raises TransformError naming the speaker."""
+    gets the identity. Holds one speaker's features at a time. Raises TransformError naming the speaker."""
     tid2pdf = np.asarray(tm.transition_id_to_pdf_array(), dtype=np.int64)
     D = next(iter(feats.values())).shape[1]
     by_spk: dict[str, list[str]] = {}
@@ -94,11 +100,11 @@ def speaker_fmllr(am, tm, feats: dict[str, np.ndarray], ali: dict[str, np.ndarra
     return out
 
 
-def apply_speakers(trans: dict[str, np.ndarray], feats: dict[str, np.ndarray],
-                   utt2spk: dict[str, str]) -> dict[str, np.ndarray]:
-    """Each utterance through its speaker's fMLLR transform (the identity for an unknown speaker)."""
-    out = {}
-    for u, m in feats.items():
+def apply_speakers(trans: dict[str, np.ndarray], feats: Mapping, utt2spk: dict[str, str]) -> FeatureView:
+    """Each utterance through its speaker's fMLLR transform (the identity for an unknown speaker),
+    computed on access."""
+    def fn(u, m):
         W = trans.get(utt2spk.get(u, u))
-        out[u] = m if W is None else tf.apply_fmllr(W, m)
-    return out
+        return m if W is None else tf.apply_fmllr(W, m)
+
+    return FeatureView(feats, fn, feats.dim)

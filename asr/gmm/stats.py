@@ -4,12 +4,14 @@ Gaussian splitting, and one-Gaussian-per-pdf initialisation."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import kaldi_hmm_gmm as khg
 import numpy as np
 
 from asr.gmm.config import GmmConfig
+from asr.gmm.feature_store import frame_blocks
 
 
 log = logging.getLogger(__name__)
@@ -27,37 +29,47 @@ class GmmStats:
     frames: int
 
 
-def _concat(feats: dict[str, np.ndarray], ali: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    utts = sorted(ali)
-    return np.concatenate([feats[u] for u in utts]), np.concatenate([ali[u] for u in utts]).astype(np.int64)
+# Frames `accumulate` reads at once: an hour of audio at 100 frames/s (~56 MB of 39-dim float32).
+# Corpora up to that size get the statistics of one block, as when all frames were held at once.
+ACC_BLOCK_FRAMES = 360_000
 
 
-def accumulate(am: khg.AmDiagGmm, tm: khg.TransitionModel, feats: dict[str, np.ndarray],
-               ali: dict[str, np.ndarray]) -> GmmStats:
-    """Viterbi statistics of `ali` (transition ids per utterance) under `am`, grouped per pdf."""
-    X, tids = _concat(feats, ali)
-    pdf = np.asarray(tm.transition_id_to_pdf_array(), dtype=np.int64)[tids]
-    order = np.argsort(pdf, kind="stable")
-    bounds = np.searchsorted(pdf[order], np.arange(am.num_pdfs + 1))
-    occ, xs, x2s, total = [], [], [], 0.0
-    for p in range(am.num_pdfs):
-        idx = order[bounds[p]:bounds[p + 1]]
-        gmm = am.get_pdf(p)
-        G, D = gmm.num_gauss, am.dim
-        if len(idx) == 0:
-            occ.append(np.zeros(G)); xs.append(np.zeros((G, D))); x2s.append(np.zeros((G, D)))
-            continue
-        Xp = X[idx].astype(np.float64)
-        ll = gmm.log_likelihoods_matrix(X[idx]).astype(np.float64)   # (n, G), weights included
-        m = ll.max(axis=1, keepdims=True)
-        frame_ll = m[:, 0] + np.log(np.exp(ll - m).sum(axis=1))
-        post = np.exp(ll - frame_ll[:, None])                          # (n, G)
-        total += float(frame_ll.sum())
-        occ.append(post.sum(axis=0))
-        xs.append(post.T @ Xp)
-        x2s.append(post.T @ (Xp * Xp))
-    trans = np.bincount(tids, minlength=tm.num_transition_ids + 1).astype(np.float64)
-    return GmmStats(occ, xs, x2s, trans, total, len(tids))
+def accumulate(am: khg.AmDiagGmm, tm: khg.TransitionModel, feats: Mapping[str, np.ndarray],
+               ali: dict[str, np.ndarray], block_frames: int = ACC_BLOCK_FRAMES) -> GmmStats:
+    """Viterbi statistics of `ali` (transition ids per utterance) under `am`, grouped per pdf.
+    Reads the aligned utterances (sorted) `block_frames` frames at a time and sums the blocks'
+    statistics (Kaldi: gmm-acc-stats-ali per job, gmm-sum-accs)."""
+    tid2pdf = np.asarray(tm.transition_id_to_pdf_array(), dtype=np.int64)
+    G = [am.num_gauss_in_pdf(p) for p in range(am.num_pdfs)]
+    occ = [np.zeros(g) for g in G]
+    xs = [np.zeros((g, am.dim)) for g in G]
+    x2s = [np.zeros((g, am.dim)) for g in G]
+    trans = np.zeros(tm.num_transition_ids + 1)
+    total, frames = 0.0, 0
+    for utts in frame_blocks(sorted(ali), lambda u: len(ali[u]), block_frames):
+        X = np.empty((sum(len(ali[u]) for u in utts), am.dim), np.float32)
+        t = 0
+        for u in utts:
+            X[t:t + len(ali[u])] = feats[u]
+            t += len(ali[u])
+        tids = np.concatenate([ali[u] for u in utts]).astype(np.int64)
+        pdf = tid2pdf[tids]
+        order = np.argsort(pdf, kind="stable")
+        bounds = np.searchsorted(pdf[order], np.arange(am.num_pdfs + 1))
+        for p in np.flatnonzero(np.diff(bounds)):
+            idx = order[bounds[p]:bounds[p + 1]]
+            Xp = X[idx].astype(np.float64)
+            ll = am.get_pdf(int(p)).log_likelihoods_matrix(X[idx]).astype(np.float64)   # (n, G), weights included
+            m = ll.max(axis=1, keepdims=True)
+            frame_ll = m[:, 0] + np.log(np.exp(ll - m).sum(axis=1))
+            post = np.exp(ll - frame_ll[:, None])                                   # (n, G)
+            total += float(frame_ll.sum())
+            occ[p] += post.sum(axis=0)
+            xs[p] += post.T @ Xp
+            x2s[p] += post.T @ (Xp * Xp)
+        trans += np.bincount(tids, minlength=tm.num_transition_ids + 1)
+        frames += len(tids)
+    return GmmStats(occ, xs, x2s, trans, total, frames)
 
 
 def update(am: khg.AmDiagGmm, tm: khg.TransitionModel, st: GmmStats, cfg: GmmConfig,

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from asr import tree as treelib
 from asr.gmm.align import (align, align_dir, compile_graphs, equal_align, load_features, read_text, warn_oov,
                            write_alignments)
 from asr.gmm.config import GmmConfig, StageConfig, final_ali_dir
-from asr.gmm.stats import accumulate, init_single_gaussians, update
+from asr.gmm.feature_store import frame_blocks
+from asr.gmm.stats import ACC_BLOCK_FRAMES, accumulate, init_single_gaussians, update
 from asr.gmm import feature_pipeline as fp, transforms as tf
 from asr.gmm.feature_pipeline import write_feat_opts
 from asr.hmm_io import load_model, read_topo, save_model, write_tree
@@ -77,7 +79,7 @@ def _train_iters(name: str, out: Path, am, tm, graphs, feats, ali, stage: StageC
     return am, tm, ali, feats
 
 
-def train_mono(lang_dir: str | Path, feats: dict[str, np.ndarray], texts: dict[str, list[str]],
+def train_mono(lang_dir: str | Path, feats: Mapping[str, np.ndarray], texts: dict[str, list[str]],
                out_dir: str | Path, cfg: GmmConfig) -> dict:
     """Monophone system in `out_dir` (`final.mdl`, `tree`, `ali.*`). Returns a summary dict."""
     out = Path(out_dir)
@@ -86,13 +88,14 @@ def train_mono(lang_dir: str | Path, feats: dict[str, np.ndarray], texts: dict[s
     topo = read_topo(lang_dir)
     tree = khg.monophone_context_dependency(topo.phones, topo.get_phone_to_num_pdf_classes())
     tm = khg.TransitionModel(tree, topo)
-    dim = next(iter(feats.values())).shape[1]
-    X = np.concatenate(list(feats.values())).astype(np.float64)
-    glob = (float(len(X)), X.sum(0), (X * X).sum(0))
-    del X
+    dim = feats.dim
+    glob = (0.0, np.zeros(dim), np.zeros(dim))  # frames, sum, sum of squares: the global Gaussian
+    for u in feats:
+        X = feats[u].astype(np.float64)
+        glob = (glob[0] + len(X), glob[1] + X.sum(0), glob[2] + (X * X).sum(0))
     am = init_single_gaussians([glob] * tree.num_pdfs, dim, cfg.min_variance)
     t0 = time.time()
-    graphs, failed = compile_graphs(tm, tree, lang_dir, lang, texts)
+    graphs, failed = compile_graphs(tm, tree, lang_dir, lang, texts, out)
     ali, bad = equal_align(graphs, feats, cfg.seed)
     failed = set(failed) | set(bad)
     log.info("mono: %d pdfs, %d utterances, %d without graph/equal alignment, graphs in %.1fs",
@@ -122,7 +125,7 @@ def _finish(out: Path, tm, am, tree, graphs, feats, cfg: GmmConfig, name: str) -
 
 
 
-def train_tri(name: str, lang_dir: str | Path, feats: dict[str, np.ndarray], texts: dict[str, list[str]],
+def train_tri(name: str, lang_dir: str | Path, feats: Mapping[str, np.ndarray], texts: dict[str, list[str]],
               prev_dir: str | Path, out_dir: str | Path, stage: StageConfig, cfg: GmmConfig,
               utt2spk: dict[str, str] | None = None) -> dict:
     """A triphone round: tree from `prev_dir`'s alignment and model, then Viterbi EM.
@@ -146,7 +149,7 @@ def train_tri(name: str, lang_dir: str | Path, feats: dict[str, np.ndarray], tex
         feats, hook, xf = _transform_setup(name, feats, prev_dir, prev_tm, prev_am, prev_ali, stage, cfg, utt2spk,
                                            sil)
     t0 = time.time()
-    dim = next(iter(feats.values())).shape[1]
+    dim = feats.dim
     stats = treelib.TreeStats(dim)
     for utt in sorted(prev_ali):
         phones, pdf_classes, starts = treelib.alignment_to_phones(prev_tm, prev_ali[utt])
@@ -166,7 +169,7 @@ def train_tri(name: str, lang_dir: str | Path, feats: dict[str, np.ndarray], tex
              stats.num_contexts, t1 - t0, len(questions), tree.num_pdfs, time.time() - t1)
     tm = khg.TransitionModel(tree, topo)
     am = init_single_gaussians(leaf_stats, dim, cfg.min_variance)
-    graphs, failed = compile_graphs(tm, tree, lang_dir, lang, texts)
+    graphs, failed = compile_graphs(tm, tree, lang_dir, lang, texts, out)
     ali, bad, avg = align(am, tm, graphs, feats, cfg, desc=f"{name} init", log_dir=out / "log",
                           stage="align.init")
     log.info("%s: initial alignment avg loglike %.3f, %d failed", name, avg, len(bad))
@@ -194,7 +197,7 @@ def _transform_setup(name: str, feats, prev_dir, prev_tm, prev_am, prev_ali, sta
                      utt2spk, silence_phones=()):
     """The round's starting features and its iteration hook (MLLT or fMLLR re-estimation).
     LDA and MLLT statistics leave out frames aligned to `silence_phones`, as Kaldi's scripts do."""
-    D = next(iter(feats.values())).shape[1]
+    D = feats.dim
     tid2pdf = np.asarray(prev_tm.transition_id_to_pdf_array(), dtype=np.int64)
     sil = np.asarray(list(silence_phones), dtype=np.int64)
     if stage.feat_type == "lda_mllt":
@@ -202,7 +205,7 @@ def _transform_setup(name: str, feats, prev_dir, prev_tm, prev_am, prev_ali, sta
             raise ValueError(f"{name}: feature dim {D} is not [static | delta | delta-delta]")
         xf = {"static_dim": D // 3, "context": stage.splice_context}
         spl = fp.spliced_static(feats, xf["static_dim"], xf["context"])
-        st = tf.LdaStats(prev_tm.num_pdfs, next(iter(spl.values())).shape[1])
+        st = tf.LdaStats(prev_tm.num_pdfs, spl.dim)
         speech = _speech_tids(prev_tm, sil)
         for u in sorted(prev_ali):
             keep = speech[prev_ali[u]]
@@ -217,11 +220,13 @@ def _transform_setup(name: str, feats, prev_dir, prev_tm, prev_am, prev_ali, sta
                 return cur
             t = time.time()
             t2p = np.asarray(tm.transition_id_to_pdf_array(), dtype=np.int64)
-            utts = sorted(ali)
             speech = _speech_tids(tm, sil)
-            keep = [speech[ali[u]] for u in utts]
-            X = np.concatenate([cur[u][k] for u, k in zip(utts, keep)])
-            G, beta = tf.mllt_stats(am, np.concatenate([t2p[ali[u]][k] for u, k in zip(utts, keep)]), X)
+            G, beta = 0.0, 0.0
+            for utts in frame_blocks(sorted(ali), lambda u: len(ali[u]), ACC_BLOCK_FRAMES):
+                keep = [speech[ali[u]] for u in utts]
+                X = np.concatenate([cur[u][k] for u, k in zip(utts, keep)])
+                Gb, nb = tf.mllt_stats(am, np.concatenate([t2p[ali[u]][k] for u, k in zip(utts, keep)]), X)
+                G, beta = G + Gb, beta + nb
             A = tf.estimate_mllt(G, beta, what=f"{name} MLLT iter {it}")
             log.info("%s iter %d: MLLT auxf gain %.4f/frame (%.1fs)", name, it,
                      (tf.mllt_auxf(A, G, beta) - tf.mllt_auxf(np.eye(len(A)), G, beta)) / beta, time.time() - t)
@@ -264,18 +269,18 @@ def train_all(data_dir: str | Path, feat_dir: str | Path, lang_dir: str | Path, 
     no_text = sorted(set(feats) - set(texts))
     if no_text:
         log.warning("%d utterances have features but no transcript (left out): %s", len(no_text), " ".join(no_text[:20]))
-    feats = {u: m for u, m in feats.items() if u in texts}
+    feats = feats.subset(u for u in feats if u in texts)
     texts = {u: w for u, w in texts.items() if u in feats}
-    log.info("train: %d utterances, %d frames, dim %d (loaded in %.1fs)", len(feats),
-             sum(m.shape[0] for m in feats.values()), next(iter(feats.values())).shape[1], time.time() - t0)
+    log.info("train: %d utterances, %d frames, dim %d (read from %s on access)", len(feats),
+             sum(feats.num_frames(u) for u in feats), feats.dim, feat_dir)
     summary: dict = {"unk_utts": len(warn_oov(load_lang(lang_dir), texts, f"train {data_dir}"))}
     t = time.time()
     if not (exp / "mono" / ".done").is_file():
         n = cfg.mono.subset
         if 0 < n < len(feats):  # the shortest utterances first, then all aligned with that model
-            short = sorted(feats, key=lambda u: (feats[u].shape[0], u))[:n]
+            short = sorted(feats, key=lambda u: (feats.num_frames(u), u))[:n]
             log.info("mono: training on the %d shortest of %d utterances (subset: %d)", n, len(feats), n)
-            summary["mono"] = train_mono(lang_dir, {u: feats[u] for u in short},
+            summary["mono"] = train_mono(lang_dir, feats.subset(short),
                                          {u: texts[u] for u in short}, exp / "mono", cfg)
             summary["mono"]["subset"] = n
             summary["mono"]["all"] = align_dir(exp / "mono", lang_dir, data_dir, feat_dir, exp / "mono", cfg)

@@ -205,9 +205,9 @@ class TreeStats:
             return
         keys = np.concatenate([self._keys] + [k for k, _ in self._pending])
         stats = np.concatenate([self._stats] + [s for _, s in self._pending])
+        self._pending, self._pending_rows = [], 0  # let go of the rows before merging their copy
         self._keys, self._stats = _reduce_by_key(keys, stats)
         self._keys = self._keys.astype(np.int32)
-        self._pending, self._pending_rows = [], 0
 
     # -- access ------------------------------------------------------------
     @property
