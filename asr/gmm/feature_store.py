@@ -15,7 +15,23 @@ import numpy as np
 from asr.feature_reader import FeatureReader
 
 
-class StoredFeatures(Mapping):
+class _LazyMapping(Mapping):
+    """Key methods over `self._keys` (a mapping or dict of the utterance ids): iteration, length
+    and membership never read features (Mapping's own `__contains__` would call `__getitem__`)."""
+
+    _keys: Mapping
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, utt) -> bool:
+        return utt in self._keys
+
+
+class StoredFeatures(_LazyMapping):
     """A feature dir's utterances (all, or those of `utts` it has, in that order), each read from
     feats.scp's ark on access with per-speaker mean normalisation (Kaldi apply-cmvn
     --norm-vars=false): utt -> `(frames, dim)` float32. `num_frames(utt)` reads nothing
@@ -25,10 +41,10 @@ class StoredFeatures(Mapping):
                  reader: FeatureReader | None = None):
         self.reader = reader or FeatureReader(feat_dir, cmvn=True, norm_vars=False)
         ids = self.reader.utt_ids if utts is None else [u for u in utts if u in self.reader]
-        self._utts = dict.fromkeys(ids)
+        self._keys = dict.fromkeys(ids)
 
     def __getitem__(self, utt: str) -> np.ndarray:
-        if utt not in self._utts:
+        if utt not in self._keys:
             raise KeyError(utt)
         where = self.reader.feat_dir / "feats.scp"
         try:
@@ -41,15 +57,6 @@ class StoredFeatures(Mapping):
             raise ValueError(f"{where}: utterance '{utt}' has non-finite features (NaN or inf)")
         return X
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._utts)
-
-    def __len__(self) -> int:
-        return len(self._utts)
-
-    def __contains__(self, utt) -> bool:
-        return utt in self._utts
-
     def num_frames(self, utt: str) -> int:
         return self.reader.num_frames(utt)
 
@@ -59,27 +66,19 @@ class StoredFeatures(Mapping):
 
     def subset(self, utts: Iterable[str]) -> "StoredFeatures":
         """The utterances of `utts` this mapping has, in that order (no features read)."""
-        return StoredFeatures(self.reader.feat_dir, [u for u in utts if u in self._utts], self.reader)
+        return StoredFeatures(self.reader.feat_dir, [u for u in utts if u in self._keys], self.reader)
 
 
-class FeatureView(Mapping):
+class FeatureView(_LazyMapping):
     """`base` through `fn(utt, X (frames, base dim)) -> (frames, dim)`, computed on each access
     (`utt` for per-speaker transforms)."""
 
     def __init__(self, base: Mapping, fn: Callable[[str, np.ndarray], np.ndarray], dim: int):
         self.base, self.fn, self.dim = base, fn, dim
+        self._keys = base
 
     def __getitem__(self, utt: str) -> np.ndarray:
         return self.fn(utt, self.base[utt])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.base)
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __contains__(self, utt) -> bool:
-        return utt in self.base
 
     def num_frames(self, utt: str) -> int:
         return self.base.num_frames(utt)
