@@ -294,19 +294,9 @@ def decode_one(a) -> None:
 # ---------------------------------------------------------------------------
 
 
-def loglog_slope(xs, ys) -> float | None:
-    """Least-squares slope of log(y) on log(x) (None with fewer than two distinct x)."""
-    import numpy as np
-
-    pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys) if x > 0 and y > 0]
-    if len({p[0] for p in pts}) < 2:
-        return None
-    x, y = np.array(pts).T
-    return float(np.polyfit(x, y, 1)[0])
-
-
-def extrapolate(xs, ys, target: float) -> float | None:
-    """y at `target` from the log-log fit of (xs, ys)."""
+def _loglog_fit(xs, ys) -> tuple[float, float] | None:
+    """(slope, intercept) of the least-squares line log(y) = k log(x) + c over the positive
+    points (None with fewer than two distinct x)."""
     import numpy as np
 
     pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys) if x > 0 and y > 0]
@@ -314,7 +304,19 @@ def extrapolate(xs, ys, target: float) -> float | None:
         return None
     x, y = np.array(pts).T
     k, c = np.polyfit(x, y, 1)
-    return float(math.exp(c + k * math.log(target)))
+    return float(k), float(c)
+
+
+def loglog_slope(xs, ys) -> float | None:
+    """Least-squares slope of log(y) on log(x) (None with fewer than two distinct x)."""
+    fit = _loglog_fit(xs, ys)
+    return None if fit is None else fit[0]
+
+
+def extrapolate(xs, ys, target: float) -> float | None:
+    """y at `target` from the log-log fit of (xs, ys)."""
+    fit = _loglog_fit(xs, ys)
+    return None if fit is None else math.exp(fit[1] + fit[0] * math.log(target))
 
 
 SWB_HOURS = (300, 2000)       # Switchboard 300 h, Switchboard + Fisher 2000 h
@@ -360,14 +362,12 @@ def _table_gmm(rows: list[dict], cores: list[int]) -> None:
         sel = [r for r in rows if r["nj"] == nj]
         hs = [r["hours"] for r in sel]
         for what in ("train", "align"):
-            for key, unit, scale in (("cpu_s", "CPU s", 1.0), ("max_rss_mb", "MB", 1.0)):
-                ys = [r[what][key] * scale for r in sel]
+            for key, label, unit, per, big_unit in (("cpu_s", "CPU", "CPU s", 3600, "CPU h"),
+                                                    ("max_rss_mb", "peak RSS", "MB", 1024, "GB")):
+                ys = [r[what][key] for r in sel]
                 a, b = affine_fit(hs, ys)
-                s = loglog_slope(hs, ys)
-                fits.append([f"nj {nj} {what} {'CPU' if key == 'cpu_s' else 'peak RSS'}", f"{s:.2f}",
-                             f"{a:.0f} {unit} + {b:.1f} {unit}/h",
-                             *(f"{(a + b * h) / (3600 if key == 'cpu_s' else 1024):.3g} "
-                               f"{'CPU h' if key == 'cpu_s' else 'GB'}" for h in SWB_HOURS)])
+                fits.append([f"nj {nj} {what} {label}", f"{loglog_slope(hs, ys):.2f}", f"{a:.0f} {unit} + {b:.1f} {unit}/h",
+                             *(f"{(a + b * h) / per:.3g} {big_unit}" for h in SWB_HOURS)])
     _md(["fit", "log-log slope (range measured)", "affine fit", *(f"at {h} h (affine)" for h in SWB_HOURS)], fits)
     one = [r for r in rows if r["nj"] == min(x["nj"] for x in rows)]
     hs = [r["hours"] for r in one]
