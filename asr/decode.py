@@ -5,18 +5,24 @@
         [--acoustic-scale 0.1 --beam 13 --max-active 7000 --lattice-beam 8 --nj 2 \
          --chunk-frames 512 --lm-weights 7 8 ... 17 --word-ins-penalties 0.0 0.5 1.0 \
          --lexicon data/local/dict/lexicon.txt]
+    python -m asr.decode ... --sweep none --acoustic-scale 0.0833 --word-ins-penalty 0.5   # 1-best
 
-Per utterance: CMVN'd features `(frames, 3*D)` -> `(3, frames, D)` -> the network in chunks of
-`--chunk-frames` output frames (each with the model's `(left, right)` context, edge frames
-replicated; exact because the model is time-unpadded) -> pseudo log-likelihoods
+Network: CMVN'd features `(frames, 3*D)` -> `(3, frames, D)`; a block of `--utts-per-block`
+utterances is cut into chunks of at most `--chunk-frames` output frames (each with the model's
+`(left, right)` context, edge frames replicated; exact because the model is time-unpadded),
+padded to a few fixed lengths and run `--batch-frames` output frames per call through the
+network with its BatchNorms folded (asr.likelihoods) -> pseudo log-likelihoods
 `log_softmax(logits) - log(prior)` `(frames, num_pdfs)` -> scaled by the acoustic scale and
 expanded to transition-id columns (`DecodableCtc` reads column `tid - 1`) -> search.
 
-Search: with a sweep of more than one (LM weight, penalty) setting (`--sweep lattice`, the
-default), kaldi-decoder's LatticeSimpleDecoder searches once and its raw lattice (graph and
-acoustic costs apart) is rescored for every setting (asr/lattice.py), as Kaldi's scoring does;
-with one setting, or `--sweep research`, kaldi-hmm-gmm's LatticeFasterDecoder gives the best path
-(one search per setting, each penalty a copy of HCLG).
+Search (`--sweep`):
+- `lattice` (default, with more than one LM-weight x penalty setting): kaldi-decoder's
+  LatticeSimpleDecoder searches once per utterance and its raw lattice (graph and acoustic costs
+  apart) is rescored for every setting (asr/lattice.py), as Kaldi's scoring does;
+- `none`: the fast path: kaldi-decoder's FasterDecoder (beam and max-active) gives the best path
+  at one setting, `--acoustic-scale` (= 1/LM weight) and `--word-ins-penalty`, e.g. the setting
+  tuned on dev; no lattice. Its output is also named after that setting (hyp_lmwt<W>_wip<P>.txt);
+- `research`: the fast 1-best search once per setting (for comparison).
 
 Outputs in `--dir` (docs/interfaces.md): hyp.txt, hyp_lmwt<W>_wip<P>.{txt,ctm}, hyp.ctm
 (with `--lexicon`), lat.ark + lat.scp (lattice mode), ali.ark/.scp, decode.json, with `--nbest N`
@@ -39,7 +45,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.likelihoods import load_model, log_likelihoods, read_log_priors  # noqa: F401  (asr.decode API)
+from asr.likelihoods import (inference_model, load_model, log_likelihoods,  # noqa: F401  (asr.decode API)
+                             log_likelihoods_many, read_log_priors)
 from asr.search import (LatticeSearcher, NbestSearcher, Searcher, SearchOptions,  # noqa: F401 (asr.decode API)
                         add_word_penalty, lattice_decoder, word_acceptor)
 from asr.utils import atomic_path, atomic_write_text, lock_dir, read_kaldi_map, setup_logging
@@ -73,7 +80,7 @@ class DecodeConfig:
     acoustic_scale: float = 0.1
     search: SearchOptions = field(default_factory=SearchOptions)
     chunk_frames: int = 512
-    batch_chunks: int = 8
+    batch_frames: int = 1024  # output frames per network call
     prior_floor: float = 1e-8
     lm_weights: list[float] = field(default_factory=list)
     word_ins_penalties: list[float] = field(default_factory=lambda: [0.0])
@@ -82,10 +89,26 @@ class DecodeConfig:
     nbest: int = 0
     sweep: str = "lattice"  # lattice: one lattice search, sweep by rescoring; research: one search per setting
     lexicon: str | None = None  # Kaldi lexicon for CTM word times (no CTM without it)
+    word_ins_penalty: float = 0.0  # of the main setting (the 1-best search's graph)
+    utts_per_block: int = 64  # utterances whose network pass runs together
 
     def settings(self) -> list[tuple[float, float]]:
-        """(LM weight, insertion penalty) of the sweep."""
+        """(LM weight, insertion penalty) of the sweep (none with `sweep='none'`)."""
+        if self.sweep == "none":
+            return []
         return [(w, p) for w in self.lm_weights for p in self.word_ins_penalties]
+
+    def main_setting(self) -> str:
+        """Name of the main setting: LM weight 1/acoustic scale and the main penalty."""
+        return setting_name(round(1.0 / self.acoustic_scale, 4), self.word_ins_penalty)
+
+    def search_path(self) -> str:
+        """Which search produced the hypotheses (decode.json `search`)."""
+        if self.use_lattice():
+            return "lattice: LatticeSimpleDecoder, one search per utterance, sweep rescored from the lattice"
+        if self.sweep == "research":
+            return "1-best: FasterDecoder, one search per setting"
+        return f"1-best: FasterDecoder at {self.main_setting()} (no lattice, no sweep)"
 
     def use_lattice(self) -> bool:
         """Lattice search when there is a sweep to rescore (a single setting keeps the faster 1-best search)."""
@@ -104,14 +127,16 @@ def _init_worker(cfg: DecodeConfig) -> None:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model, meta = load_model(cfg.model_dir, device)
+    model = inference_model(model)
     graph = load_graph(cfg.graph_dir)
     hclg, tm = graph.hclg, graph.transition_model
-    searchers = {0.0: Searcher(hclg, tm, cfg.search)}
+    main_p = cfg.word_ins_penalty
+    searchers = {main_p: Searcher(add_word_penalty(hclg, main_p) if main_p else hclg, tm, cfg.search)}
     if not cfg.use_lattice():
-        for p in cfg.word_ins_penalties:
-            if cfg.lm_weights and p not in searchers:
-                searchers[p] = Searcher(add_word_penalty(hclg, p), tm, cfg.search)
-    tid2pdf = searchers[0.0].tid2pdf
+        for _, p in cfg.settings():
+            if p not in searchers:
+                searchers[p] = Searcher(add_word_penalty(hclg, p) if p else hclg, tm, cfg.search)
+    tid2pdf = searchers[main_p].tid2pdf
     nbest = NbestSearcher(hclg, tid2pdf, cfg.search, cfg.nbest) if cfg.nbest > 0 else None
     lat = LatticeSearcher(hclg, tid2pdf, cfg.search) if cfg.use_lattice() else None
     _W.update(model=model, searchers=searchers, nbest=nbest, cfg=cfg, lat=lat,
@@ -120,30 +145,49 @@ def _init_worker(cfg: DecodeConfig) -> None:
 
 
 def _decode_chunk(cfg: DecodeConfig, utts: list[str]) -> list[dict]:
-    """One decoding job: `_decode_one` of each of `utts` (model and graphs loaded once per process)."""
+    """One decoding job: the utterances `utts` in blocks of `cfg.utts_per_block` (model and
+    graphs loaded once per process)."""
     if _W.get("cfg") != cfg:
         _init_worker(cfg)
-    return [_decode_one(u) for u in utts]
+    step = max(1, cfg.utts_per_block)
+    return [r for b in range(0, len(utts), step) for r in _decode_block(utts[b:b + step])]
 
 
-def _decode_one(utt: str) -> dict:
-    """Decode one utterance with the worker's model and graphs (set by `_init_worker`).
+def _decode_block(utts: list[str]) -> list[dict]:
+    """Network pass of a block of utterances together, then one search per utterance.
 
-    Returns words/alignment at the main setting and the sweep's words (and alignments for CTMs)
-    of the 1-best search, or in lattice mode the lattice (`lat` arrays, `lattice` bytes; the best
-    paths come from `sweep_lattices`), and timings; `{"utt", "error"}` for NaN/inf features."""
-    from asr import lattice as L
+    Returns per utterance what `_search_one` gives, with `nn_s` the block's network time shared
+    out by frames; `{"utt", "error"}` for an utterance with NaN/inf features."""
     from asr.features import to_channels
 
     cfg: DecodeConfig = _W["cfg"]
     t0 = time.perf_counter()
-    raw = _W["reader"][utt]
-    bad = ~np.isfinite(raw).all(axis=1)
-    if bad.any():
-        return {"utt": utt, "error": f"{int(bad.sum())} feature row(s) with NaN/inf, first at frame "
-                                     f"{int(np.flatnonzero(bad)[0])}"}
-    feats = to_channels(raw)
-    ll = log_likelihoods(_W["model"], feats, _W["priors"], cfg.chunk_frames, cfg.batch_chunks)
+    feats, errors = {}, {}
+    for utt in utts:
+        raw = _W["reader"][utt]
+        bad = ~np.isfinite(raw).all(axis=1)
+        if bad.any():
+            errors[utt] = {"utt": utt, "error": f"{int(bad.sum())} feature row(s) with NaN/inf, first at frame "
+                                                f"{int(np.flatnonzero(bad)[0])}"}
+        else:
+            feats[utt] = to_channels(raw)
+    lls = log_likelihoods_many(_W["model"], list(feats.values()), _W["priors"], cfg.chunk_frames,
+                               cfg.batch_frames) if feats else []
+    nn_s = time.perf_counter() - t0
+    frames = sum(ll.shape[0] for ll in lls)
+    done = {u: _search_one(u, ll, nn_s * ll.shape[0] / frames) for u, ll in zip(feats, lls)}
+    return [errors.get(u) or done[u] for u in utts]
+
+
+def _search_one(utt: str, ll: np.ndarray, nn_s: float) -> dict:
+    """Search one utterance's `(frames, num_pdfs)` log-likelihoods with the worker's graphs.
+
+    Returns words/alignment at the main setting and the sweep's words (and alignments for CTMs)
+    of the 1-best search, or in lattice mode the lattice (`lat` arrays, `lattice` bytes; the best
+    paths come from `sweep_lattices`), and timings."""
+    from asr import lattice as L
+
+    cfg: DecodeConfig = _W["cfg"]
     t1 = time.perf_counter()
     sweep, sweep_ali, lat_bytes, lat = {}, {}, None, None
     if _W["lat"] is not None:  # the best paths of all settings: decode_dir, many lattices at once
@@ -153,16 +197,16 @@ def _decode_one(utt: str) -> dict:
         lat_bytes = L.to_bytes(lat)
         t3 = time.perf_counter()
     else:
-        words, ali, ok = _W["searchers"][0.0].decode(ll, cfg.acoustic_scale, utt)
+        words, ali, ok = _W["searchers"][cfg.word_ins_penalty].decode(ll, cfg.acoustic_scale, utt)
         t2 = time.perf_counter()
-        for lmwt in cfg.lm_weights:
-            for p in cfg.word_ins_penalties:
-                same_as_main = p == 0.0 and math.isclose(lmwt * cfg.acoustic_scale, 1.0)
-                name = setting_name(lmwt, p)
-                if same_as_main:
-                    sweep[name], sweep_ali[name] = words, ali
-                else:
-                    sweep[name], sweep_ali[name], _ = _W["searchers"][p].decode(ll, 1.0 / lmwt, utt)
+        if cfg.sweep == "none":
+            sweep[cfg.main_setting()], sweep_ali[cfg.main_setting()] = words, ali
+        for lmwt, p in cfg.settings():
+            name = setting_name(lmwt, p)
+            if p == cfg.word_ins_penalty and math.isclose(lmwt * cfg.acoustic_scale, 1.0):
+                sweep[name], sweep_ali[name] = words, ali
+            else:
+                sweep[name], sweep_ali[name], _ = _W["searchers"][p].decode(ll, 1.0 / lmwt, utt)
         t3 = time.perf_counter()
     if _W["nbest"] is None:
         nbest = []
@@ -172,7 +216,7 @@ def _decode_one(utt: str) -> dict:
         nbest = _W["nbest"].decode(ll, cfg.acoustic_scale)
     t4 = time.perf_counter()
     return {"utt": utt, "words": words, "ali": ali, "ok": ok, "frames": int(ll.shape[0]),
-            "nn_s": t1 - t0, "search_s": t2 - t1, "sweep_s": t3 - t2, "nbest_s": t4 - t3, "sweep": sweep,
+            "nn_s": nn_s, "search_s": t2 - t1, "sweep_s": t3 - t2, "nbest_s": t4 - t3, "sweep": sweep,
             "sweep_ali": sweep_ali, "nbest": nbest, "lattice": lat_bytes, "lat": lat}
 
 
@@ -199,6 +243,16 @@ def sweep_lattices(results: list[dict], cfg: DecodeConfig, batch: int = 64) -> N
 def setting_name(lm_weight: float, wip: float) -> str:
     """`lmwt10_wip0.5` (what asr.score parses back)."""
     return f"lmwt{lm_weight:g}_wip{wip:g}"
+
+
+def parse_setting(name: str) -> tuple[float, float]:
+    """`lmwt10_wip0.5` -> (10.0, 0.5); ValueError naming `name` otherwise."""
+    import re
+
+    m = re.fullmatch(r"lmwt([0-9.]+)_wip(-?[0-9.]+)", name.strip())
+    if not m or float(m.group(1)) <= 0:
+        raise ValueError(f"setting {name!r}: expected lmwt<LM weight>_wip<penalty>, e.g. lmwt12_wip0.5")
+    return float(m.group(1)), float(m.group(2))
 
 
 def _check_inputs(cfg: DecodeConfig) -> tuple[dict[int, str], list[str], dict]:
@@ -325,8 +379,7 @@ def decode_dir(cfg: DecodeConfig, out_dir: str | Path, nj: int = 1, cmd: str = "
         logger.info("%s: removed %d output(s) of a previous run (%s)", out_dir, len(gone), ", ".join(sorted(gone)[:8]))
     ctm_ctx = _ctm_context(cfg)
     logger.info("decoding %d utterances of %s with %s (%s), %d job(s), %s", len(utts), cfg.feats, cfg.model_dir,
-                info["model_name"], nj, "lattice search + rescored sweep" if cfg.use_lattice()
-                else "1-best search per setting")
+                info["model_name"], nj, cfg.search_path())
     t0 = time.perf_counter()
     results: dict[str, dict] = {}
     n = max(1, min(len(utts), 4 * nj if nj > 1 or cmd != "local" else 1))  # jobs: every n-th utterance
@@ -414,13 +467,16 @@ def decode_dir(cfg: DecodeConfig, out_dir: str | Path, nj: int = 1, cmd: str = "
         "sweep_s": round(sweep_s, 3), "num_settings": len(settings), "nbest": cfg.nbest, "nbest_s": round(nbest_s, 3),
         "rtf": per_audio_s(nn_s + search_s), "rtf_nn": per_audio_s(nn_s), "rtf_search": per_audio_s(search_s),
         "rtf_sweep": per_audio_s(sweep_s), "rtf_wall": per_audio_s(wall),
-        "sweep_mode": "lattice" if cfg.use_lattice() else "research", "lexicon": cfg.lexicon,
+        "sweep_mode": "lattice" if cfg.use_lattice() else cfg.sweep if cfg.sweep != "lattice" else "research",
+        "search": cfg.search_path(), "main_setting": cfg.main_setting(), "word_ins_penalty": cfg.word_ins_penalty,
+        "batch_frames": cfg.batch_frames, "utts_per_block": cfg.utts_per_block, "lexicon": cfg.lexicon,
         "lattice_bytes": lattice_bytes,
         "lattice_bytes_per_audio_s": round(lattice_bytes / audio_s, 1) if audio_s else None,
         "skipped_utts": skipped, "num_skipped": len(skipped),
         "not_final_utts": not_final, "torch_threads": 1 if nj > 1 else torch.get_num_threads(),
         "note": "rtf = one decoding pass (network + search at the main setting; in lattice mode the "
                 "lattice search) in process-seconds per audio second on one core, = rtf_nn + rtf_search; "
+                "rtf_nn: feature reading and the network pass (log-likelihoods); rtf_search: the search; "
                 "rtf_sweep = the LM-weight x penalty sweep (lattice mode: best paths of every setting from the "
                 "lattice; research mode: the extra searches) (nbest_s: the n-best search); rtf_wall = wall time of the "
                 "whole run (all jobs, sweep and start-up included) / audio duration",
@@ -449,15 +505,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cmd", default="local", help="where decoding jobs run: local, dask://HOST:PORT, slurm|pbs|sge "
                    "(asr.executor, conf/cluster.yaml)")
     p.add_argument("--chunk-frames", type=int, default=512, help="output frames per network chunk (0: whole utt)")
-    p.add_argument("--batch-chunks", type=int, default=8, help="chunks per network call")
+    p.add_argument("--batch-frames", type=int, default=1024, help="output frames per network call")
+    p.add_argument("--utts-per-block", type=int, default=64, help="utterances whose network pass runs together")
     p.add_argument("--prior-floor", type=float, default=1e-8)
     p.add_argument("--lm-weights", type=float, nargs="*", default=[], help="sweep: LM weights (acoustic scale 1/w)")
     p.add_argument("--word-ins-penalties", type=float, nargs="*", default=[0.0], help="sweep: insertion penalties")
     p.add_argument("--no-cmvn", action="store_true", help="do not apply the per-speaker CMVN")
     p.add_argument("--device", default="cpu", help="network device: cpu, cuda, cuda:N or auto (jobs share it)")
-    p.add_argument("--sweep", choices=["lattice", "research"], default="lattice",
-                   help="LM-weight x penalty sweep: rescore one lattice per utterance (Kaldi's way), or re-run "
-                   "the 1-best search per setting (the old way; for comparison)")
+    p.add_argument("--sweep", choices=["lattice", "research", "none"], default="lattice",
+                   help="LM-weight x penalty sweep: rescore one lattice per utterance (Kaldi's way); re-run "
+                   "the 1-best search per setting (for comparison); none: one fast 1-best search at the main "
+                   "setting (--acoustic-scale, --word-ins-penalty or --setting), no lattice")
+    p.add_argument("--word-ins-penalty", type=float, default=0.0, help="insertion penalty of the main setting")
+    p.add_argument("--setting", help="decode only at this setting, e.g. lmwt12_wip0.5 (the one tuned on dev): "
+                   "sets --acoustic-scale 1/12, --word-ins-penalty 0.5 and --sweep none")
     p.add_argument("--lexicon", help="Kaldi lexicon (data/local/dict/lexicon.txt): CTM word times per setting")
     p.add_argument("--nbest", type=int, default=0, help="also write up to N distinct best word sequences "
                    "per utterance (nbest.txt, nbest_cost.txt); 0: off")
@@ -465,10 +526,13 @@ def main(argv: list[str] | None = None) -> None:
 
     a = parse_with_config(p, argv, "decode")
     setup_logging(log_file=Path(a.dir) / "log" / "decode.log")
+    if a.setting:
+        lm_weight, a.word_ins_penalty = parse_setting(a.setting)
+        a.acoustic_scale, a.sweep = 1.0 / lm_weight, "none"
     cfg = DecodeConfig(a.model_dir, a.graph_dir, a.feats, a.acoustic_scale,
                        SearchOptions(a.beam, a.max_active, a.min_active, a.lattice_beam), a.chunk_frames,
-                       a.batch_chunks, a.prior_floor, list(a.lm_weights), list(a.word_ins_penalties), not a.no_cmvn,
-                       a.device, a.nbest, a.sweep, a.lexicon)
+                       a.batch_frames, a.prior_floor, list(a.lm_weights), list(a.word_ins_penalties), not a.no_cmvn,
+                       a.device, a.nbest, a.sweep, a.lexicon, a.word_ins_penalty, a.utts_per_block)
     decode_dir(cfg, a.dir, a.nj, a.cmd)
 
 

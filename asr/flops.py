@@ -61,7 +61,9 @@ def count(model: nn.Module, image_size: int = 224) -> dict:
             per_out = mod.in_features
         n_out = out.numel() / out.shape[0]
         if speech and out.dim() == 4:
-            n_out /= out.shape[2]  # per frame this layer produces
+            n_out /= out.shape[2]  # per frame this layer produces: (batch, C, frames, bins) ...
+        elif speech and out.dim() == 3:
+            n_out /= out.shape[1]  # ... or (batch, frames, C)
         per_module[mod] = per_module.get(mod, 0.0) + n_out * per_out
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]

@@ -52,20 +52,37 @@ def _string(s: str) -> bytes:
     return struct.pack("<i", len(b)) + b
 
 
+def _record_offsets(counts: np.ndarray, first: int) -> np.ndarray:
+    """Byte offset of every state record (16-byte final weight + arc count, then 20 bytes an arc)
+    when the records start at `first`."""
+    sizes = 16 + 20 * counts.astype(np.int64)
+    return first + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+
+
+def _arc_offsets(rec: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Byte offset of every arc, state by state, given the state records' offsets `rec`."""
+    counts = counts.astype(np.int64)
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    k = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(first, counts)  # arc index within its state
+    return np.repeat(rec + 16, counts) + 20 * k
+
+
 def to_bytes(lat: Lattice) -> bytes:
-    """OpenFst binary of the lattice (see the module docstring)."""
+    """OpenFst binary of the lattice (see the module docstring); built as one byte array."""
     n_states, n_arcs = lat.num_states, int(lat.arcs.shape[0])
-    out = [struct.pack("<i", MAGIC), _string("vector"), _string("lattice4"),
-           struct.pack("<iiQqqq", 2, 0, _PROPS, lat.start, n_states, n_arcs)]  # arc count filled in
+    head = b"".join([struct.pack("<i", MAGIC), _string("vector"), _string("lattice4"),
+                     struct.pack("<iiQqqq", 2, 0, _PROPS, lat.start, n_states, n_arcs)])
     order = np.argsort(lat.src, kind="stable")
-    arcs = lat.arcs[order]
-    counts = np.bincount(lat.src, minlength=n_states)
-    bounds = np.concatenate([[0], np.cumsum(counts)])
-    fin = lat.final.astype("<f4")
-    for s in range(n_states):
-        out.append(fin[s].tobytes() + struct.pack("<q", int(counts[s])))
-        out.append(arcs[bounds[s]:bounds[s + 1]].tobytes())
-    return b"".join(out)
+    arcs = np.ascontiguousarray(lat.arcs[order]).astype(ARC_DTYPE)
+    counts = np.bincount(lat.src, minlength=n_states).astype("<i8")
+    rec = _record_offsets(counts, len(head))
+    buf = np.zeros(len(head) + 16 * n_states + 20 * n_arcs, dtype=np.uint8)
+    buf[:len(head)] = np.frombuffer(head, dtype=np.uint8)
+    buf[rec[:, None] + np.arange(8)] = np.ascontiguousarray(lat.final, dtype="<f4").view(np.uint8).reshape(-1, 8)
+    buf[rec[:, None] + 8 + np.arange(8)] = counts.view(np.uint8).reshape(-1, 8)
+    if n_arcs:
+        buf[_arc_offsets(rec, counts)[:, None] + np.arange(20)] = arcs.view(np.uint8).reshape(-1, 20)
+    return buf.tobytes()
 
 
 def from_bytes(buf: bytes | memoryview, where: str) -> tuple[Lattice, int]:
@@ -86,22 +103,22 @@ def from_bytes(buf: bytes | memoryview, where: str) -> tuple[Lattice, int]:
             raise ValueError(f"{where}: FST type {names}, expected vector/lattice4")
         _ver, _flags, _props, start, n_states, n_arcs = struct.unpack_from("<iiQqqq", mv, pos)
         pos += struct.calcsize("<iiQqqq")
-        final = np.empty((n_states, 2), dtype=np.float32)
-        blocks, srcs = [], []
-        for s in range(n_states):
-            if pos + 16 > len(mv):
+        counts = np.empty(n_states, dtype=np.int64)
+        rec = np.empty(n_states, dtype=np.int64)
+        count_at = struct.Struct("<q").unpack_from
+        size = len(mv)
+        for s in range(n_states):  # only the arc counts: the records' places
+            if pos + 16 > size:
                 raise struct.error("short")
-            final[s] = np.frombuffer(mv, dtype="<f4", count=2, offset=pos)
-            (na,) = struct.unpack_from("<q", mv, pos + 8)
-            pos += 16
-            if na:
-                if na < 0 or pos + 20 * na > len(mv):
-                    raise struct.error("short")
-                blocks.append(np.frombuffer(mv, dtype=ARC_DTYPE, count=na, offset=pos))
-                srcs.append(np.full(na, s, dtype=np.int32))
-                pos += 20 * na
-        arcs = np.concatenate(blocks) if blocks else np.empty(0, dtype=ARC_DTYPE)
-        src = np.concatenate(srcs) if srcs else np.empty(0, dtype=np.int32)
+            (na,) = count_at(mv, pos + 8)
+            if na < 0 or pos + 16 + 20 * na > size:
+                raise struct.error("short")
+            rec[s], counts[s] = pos, na
+            pos += 16 + 20 * na
+        u8 = np.frombuffer(mv, dtype=np.uint8, count=pos)
+        final = u8[rec[:, None] + np.arange(8)].view("<f4").reshape(n_states, 2).copy()
+        arcs = u8[_arc_offsets(rec, counts)[:, None] + np.arange(20)].view(ARC_DTYPE).reshape(-1)
+        src = np.repeat(np.arange(n_states, dtype=np.int32), counts)
         if n_arcs not in (0, -1, arcs.shape[0]):  # OpenFst may leave the count 0 (not tracked)
             raise ValueError(f"{where}: header says {n_arcs} arcs, found {arcs.shape[0]}")
         if arcs.shape[0] and (arcs["nextstate"].min() < 0 or arcs["nextstate"].max() >= n_states):

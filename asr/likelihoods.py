@@ -42,45 +42,77 @@ def read_log_priors(path: str | Path, num_pdfs: int, floor: float = 1e-8) -> np.
     return np.log(priors).astype(np.float32)
 
 
-def _padded_slice(x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-    """Frames [start, stop) of `(C, T, D)` with edge frames replicated outside [0, T)."""
-    idx = torch.arange(start, stop).clamp_(0, x.shape[1] - 1)
-    return x.index_select(1, idx)
+def inference_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The network as decoding runs it: a copy in eval mode with every BatchNorm folded into the
+    convolution before it (asr.nn.fold_batchnorm). Same outputs within float rounding."""
+    from asr.nn import fold_batchnorm
+
+    return fold_batchnorm(model)
+
+
+def pack_utterances(xs: list[torch.Tensor], left: int, right: int) -> tuple[torch.Tensor, list[int]]:
+    """Utterances `(C, n_u, D)` laid end to end, each with `left`/`right` context frames of its
+    own (its edge frames repeated): `(C, sum(n_u + left + right), D)`, and where each one's output
+    frames start among the packed sequence's outputs. Output frame `o` of the packed sequence sees
+    input frames `o .. o + left + right`, so utterance u's outputs are `[start_u, start_u + n_u)`
+    and depend on its own frames only; the `left + right` outputs between two utterances are
+    dropped."""
+    parts, starts, pos = [], [], 0
+    for x in xs:
+        n = x.shape[1]
+        parts.append(x.index_select(1, torch.arange(-left, n + right).clamp_(0, n - 1)))
+        starts.append(pos)
+        pos += n + left + right
+    return torch.cat(parts, dim=1), starts
 
 
 @torch.inference_mode()
-def log_likelihoods(model: torch.nn.Module, feats: np.ndarray | torch.Tensor, log_priors: np.ndarray | None,
-                    chunk_frames: int = 0, batch_chunks: int = 8) -> np.ndarray:
-    """Pseudo log-likelihoods `(frames, num_pdfs)` float32 of one utterance `(3, frames, bins)`.
+def log_likelihoods_many(model: torch.nn.Module, feats: list[np.ndarray | torch.Tensor],
+                         log_priors: np.ndarray | None, chunk_frames: int = 512,
+                         batch_frames: int = 2048) -> list[np.ndarray]:
+    """Pseudo log-likelihoods `(frames, num_pdfs)` float32 of several utterances `(3, frames, bins)`.
 
-    `log_softmax(logits) - log_priors` (no prior subtraction if `log_priors` is None).
-    `chunk_frames` > 0 runs the network on chunks of that many output frames, `batch_chunks`
-    chunks per forward call (memory bounded by chunk size, not utterance length); 0 runs the
-    whole utterance at once. Both give the same numbers: the model is time-unpadded.
+    `log_softmax(logits) - log_priors` (no prior subtraction if `log_priors` is None). The
+    utterances are packed end to end, each with the model's `(left, right)` context of its own
+    edge frames (`pack_utterances`), and the packed sequence is cut into chunks of `chunk_frames`
+    output frames (0: one chunk) with their context, `batch_frames // chunk_frames` chunks per
+    network call. Every call but the last has the same input shape, so the convolution library's
+    per-shape set-up is paid once, and because the model is time-unpadded the numbers equal those
+    of each utterance run on its own (float rounding aside).
     """
     param = next(model.parameters())
-    x = torch.as_tensor(feats, dtype=param.dtype)
-    if x.dim() != 3:
-        raise ValueError(f"expected features (channels, frames, bins), got {tuple(x.shape)}")
+    xs = [torch.as_tensor(f, dtype=param.dtype) for f in feats]
+    for i, x in enumerate(xs):
+        if x.dim() != 3:
+            raise ValueError(f"utterance {i}: expected features (channels, frames, bins), got {tuple(x.shape)}")
+        if x.shape[1] == 0:
+            raise ValueError(f"utterance {i}: no frames")
+    if not xs:
+        return []
     left, right = (int(c) for c in model.context)
-    n = x.shape[1]
-    if chunk_frames <= 0 or chunk_frames > n:
-        chunk_frames = n
-    # Full chunks go in batches of `batch_chunks`; a shorter last chunk runs on its own. Frames
-    # outside the utterance are the edge frames replicated, as for the whole utterance.
-    full = list(range(0, n - chunk_frames + 1, chunk_frames))
-    groups = [(full[b : b + batch_chunks], chunk_frames) for b in range(0, len(full), batch_chunks)]
-    tail = len(full) * chunk_frames
-    if tail < n:
-        groups.append(([tail], n - tail))
+    packed, starts = pack_utterances(xs, left, right)
+    n_out = packed.shape[1] - left - right
+    chunk = n_out if chunk_frames <= 0 else min(chunk_frames, n_out)
+    n_chunks = -(-n_out // chunk)
+    pad = n_chunks * chunk - n_out  # the last chunk runs full length on repeated last frames
+    if pad:
+        packed = torch.cat([packed, packed[:, -1:].expand(-1, pad, -1)], dim=1)
+    windows = packed.unfold(1, chunk + left + right, chunk)  # (C, chunks, D, chunk + context)
+    per_call = min(max(1, batch_frames // chunk), n_chunks)
+    priors = None if log_priors is None else torch.as_tensor(log_priors, dtype=torch.float32)
     outs = []
-    for group, size in groups:
-        batch = torch.stack([_padded_slice(x, s - left, s + size + right) for s in group]).to(param.device)
-        logp = torch.log_softmax(model(batch).float(), dim=-1).cpu()  # (len(group), size, num_pdfs)
-        outs.extend(logp.unbind(0))
-    out = torch.cat(outs).double().numpy()
-    if log_priors is not None:
-        out = out - log_priors[None, :]
-    return np.ascontiguousarray(out, dtype=np.float32)
+    for b in range(0, n_chunks, per_call):
+        idx = torch.arange(b, b + per_call).clamp_(max=n_chunks - 1)  # the last call too: one shape
+        x = windows.index_select(1, idx).permute(1, 0, 3, 2).contiguous().to(param.device)
+        logp = torch.log_softmax(model(x).float(), dim=-1).cpu()[:n_chunks - b]  # (chunks, chunk, num_pdfs)
+        if priors is not None:
+            logp -= priors
+        outs.append(logp.reshape(-1, logp.shape[-1]))
+    out = torch.cat(outs).numpy()
+    return [out[s:s + x.shape[1]].copy() for s, x in zip(starts, xs)]
 
 
+def log_likelihoods(model: torch.nn.Module, feats: np.ndarray | torch.Tensor, log_priors: np.ndarray | None,
+                    chunk_frames: int = 0, batch_frames: int = 2048) -> np.ndarray:
+    """`log_likelihoods_many` of one utterance `(3, frames, bins)` -> `(frames, num_pdfs)` float32."""
+    return log_likelihoods_many(model, [feats], log_priors, chunk_frames, batch_frames)[0]

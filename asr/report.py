@@ -76,6 +76,7 @@ def model_row(model_dir: Path, test_set: str, tune_set: str | None = None) -> di
     wer = _load_json(decode_dir / "wer.json")
     decode = _load_json(decode_dir / "decode.json")
     fixed = default_setting_wer(wer, float(decode["acoustic_scale"]))
+    swept = int(decode.get("num_settings", 0)) > 1  # a sweep on the test set itself (lattice or research)
     row = {
         "model": ckpt["model_name"],
         "dir": str(model_dir),
@@ -86,9 +87,12 @@ def model_row(model_dir: Path, test_set: str, tune_set: str | None = None) -> di
         "cv_frame_acc": float(summary["cv_frame_acc"]),
         "wer": fixed,
         "wer_default_setting": fixed,
-        "wer_best_sweep": float(wer["wer"]),
+        "wer_best_sweep": float(wer["wer"]) if swept else None,
         "best_setting": wer.get("best_setting"),
         "rtf": float(decode["rtf"]),
+        "rtf_nn": float(decode["rtf_nn"]),
+        "rtf_search": float(decode["rtf_search"]),
+        "search": decode.get("search", decode.get("sweep_mode")),
         "train_frames_per_s": float(summary["train_frames_per_s"]),
         "tag": summary.get("tag", ckpt["model_name"]),   # asr.train: name plus changed kwargs
         "hparams": summary.get("hparams", {}),            # resolved alpha, beta, bl_stages, ...
@@ -97,6 +101,8 @@ def model_row(model_dir: Path, test_set: str, tune_set: str | None = None) -> di
         row.update(tuned_wer(wer, _load_json(model_dir / f"decode_{tune_set}" / "wer.json"),
                              f"{decode_dir}/wer.json"))
         row["wer"] = row["wer_tuned"]
+    if row["wer"] is None:
+        raise ValueError(f"{decode_dir}: no WER at the default setting and no tuning set to pick one")
     return row
 
 
@@ -113,8 +119,9 @@ def tuned_wer(test: dict, tune: dict, where: str) -> dict:
     return {"tuned_setting": setting, "wer_tuned": float(entry["wer"]), "wer_tune_set": float(tune["wer"])}
 
 
-def default_setting_wer(wer: dict, acoustic_scale: float) -> float:
-    """WER (%) at the decoder's own setting: LM weight 1/acoustic_scale, no insertion penalty.
+def default_setting_wer(wer: dict, acoustic_scale: float) -> float | None:
+    """WER (%) at the decoder's own setting: LM weight 1/acoustic_scale, no insertion penalty
+    (None when that setting was not decoded, e.g. a 1-best decode at the tuned setting).
 
     This is the figure not tuned on the test set; the sweep's best is reported beside it.
     """
@@ -126,7 +133,7 @@ def default_setting_wer(wer: dict, acoustic_scale: float) -> float:
             return float(entry["wer"])
         if lmwt is not None and abs(float(lmwt) - lm_weight) < 1e-6 and not wip:
             return float(entry["wer"])
-    raise ValueError(f"no scored setting at LM weight {lm_weight:g} and penalty 0 among {sorted(settings)}")
+    return None
 
 
 def format_hparams(row: dict) -> str:
@@ -143,15 +150,16 @@ def format_table(rows: list[dict]) -> str:
     tuned = bool(rows) and all("wer_tuned" in r for r in rows)
     cols = ["model", "MFLOPs/frame", "ratio", "params (M)", "CV frame acc (%)"]
     cols += ["test WER (%), tuned", "tuned setting"] if tuned else []
-    cols += ["test WER (%), default setting", "test WER (%), best on test", "decode RTF (1 core)", "train frames/s",
-             "hyper-parameters"]
+    cols += ["test WER (%), default setting", "test WER (%), best on test", "RTF network", "RTF search",
+             "RTF total (1 core)", "train frames/s", "hyper-parameters"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         cells = [r["model"], f"{r['flops_per_frame'] / 1e6:.2f}", f"{r['flops_per_frame'] / base:.2f}",
                  f"{r['params'] / 1e6:.3f}", f"{100 * r['cv_frame_acc']:.2f}"]
         cells += [f"{r['wer_tuned']:.2f}", r["tuned_setting"]] if tuned else []
-        cells += [f"{r['wer_default_setting']:.2f}", f"{r['wer_best_sweep']:.2f}", f"{r['rtf']:.3f}",
-                  f"{r['train_frames_per_s']:.0f}", format_hparams(r)]
+        na = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731  (not decoded that way)
+        cells += [na(r["wer_default_setting"]), na(r["wer_best_sweep"]), f"{r['rtf_nn']:.4f}",
+                  f"{r['rtf_search']:.4f}", f"{r['rtf']:.4f}", f"{r['train_frames_per_s']:.0f}", format_hparams(r)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -226,9 +234,74 @@ def test_set_stats(ref_text: Path, words_txt: Path | None, arpa: Path | None) ->
     return out
 
 
+def seed_dirs(model_dir: str, seeds: int) -> list[str]:
+    """The dirs of a model's training runs: `am_<tag>` (seed 1), `am_<tag>_seed<k>` (k = 2 .. seeds)."""
+    return [model_dir] + [f"{model_dir}_seed{k}" for k in range(2, seeds + 1)]
+
+
+def seeds_section(exp: Path, model_dirs: list[str], test_sets: list[str], tune_set: str | None,
+                  seeds: int) -> dict:
+    """Per model over its `seeds` training runs: mean and standard deviation (and range) of CV frame
+    accuracy and of the tuned WER of every test set, and the pooled paired test of each model
+    against the baseline (asr.significance.pooled_paired_test) with its verdict."""
+    import numpy as np
+
+    from asr.significance import pooled_paired_test, verdict
+
+    def spread(values: list[float]) -> dict:
+        v = np.asarray(values, np.float64)
+        return {"mean": round(float(v.mean()), 2), "sd": round(float(v.std(ddof=1)) if len(v) > 1 else 0.0, 2),
+                "min": round(float(v.min()), 2), "max": round(float(v.max()), 2), "values": [round(x, 2) for x in values]}
+
+    out: dict = {"seeds": seeds, "models": {}, "pooled": {}}
+    errors: dict = {}
+    base_name = None
+    for d in model_dirs:
+        runs = seed_dirs(d, seeds)
+        name = _load_json(exp / d / "summary.json")["model"]
+        base_name = base_name or name
+        entry = {"dirs": runs, "cv_frame_acc": spread([100 * float(_load_json(exp / r / "summary.json")["cv_frame_acc"])
+                                                       for r in runs]), "wer": {}}
+        errors[d] = {}
+        for s_name in test_sets:
+            res = [set_results(exp / r, s_name, tune_set) for r in runs]
+            if any(x["keys"] != res[0]["keys"] for x in res):
+                raise ValueError(f"{exp}/{d}: the seeds' decodes of {s_name} cover different utterances")
+            entry["wer"][s_name] = spread([x["wer"] for x in res])
+            errors[d][s_name] = (res[0]["keys"], np.stack([x["errors"] for x in res]), res[0]["words"])
+        out["models"][name] = entry
+        if d != model_dirs[0]:
+            out["pooled"][name] = {}
+            for s_name in test_sets:
+                ka, ea, words = errors[model_dirs[0]][s_name]
+                kb, eb, _ = errors[d][s_name]
+                if ka != kb:
+                    raise ValueError(f"{exp}/{d}/decode_{s_name}: not the utterances of {model_dirs[0]}")
+                pair = pooled_paired_test(ea, eb, words)
+                pair["verdict"] = verdict(pair, base_name, name, s_name) + f" (pooled over {seeds} seeds each)"
+                out["pooled"][name][s_name] = pair
+    return out
+
+
+def format_seeds(sec: dict, test_sets: list[str]) -> str:
+    """Markdown: mean ± sd [min, max] over seeds per model, then the pooled verdicts."""
+    fmt = lambda e: f"{e['mean']:.2f} ± {e['sd']:.2f} [{e['min']:.2f}, {e['max']:.2f}]"  # noqa: E731
+    lines = [f"## Over {sec['seeds']} training seeds\n",
+             "| model | CV frame acc (%) | " + " | ".join(f"`{s}` WER (%), tuned" for s in test_sets) + " |",
+             "|---|---|" + "---|" * len(test_sets)]
+    for name, e in sec["models"].items():
+        lines.append(f"| {name} | {fmt(e['cv_frame_acc'])} | " + " | ".join(fmt(e["wer"][s]) for s in test_sets) + " |")
+    lines.append("\nMean ± standard deviation over seeds [lowest, highest]. Pooled comparison: the difference of "
+                 "the mean WERs over seeds, 95% interval and p from a two-level bootstrap (utterances resampled, "
+                 "the same draw for every run; seeds resampled per model), 10,000 replicates:\n")
+    lines += [f"- {p['verdict']}" for by_set in sec["pooled"].values() for p in by_set.values()]
+    return "\n".join(lines) + "\n"
+
+
 def build_report(exp: Path, model_dirs: list[str], test_sets: list[str], tune_set: str | None = None,
-                 arpa: Path | None = None, words_txt: Path | None = None) -> dict:
-    """Collect rows, significance and test-set facts; write report.json/.md/.png under `exp`."""
+                 arpa: Path | None = None, words_txt: Path | None = None, seeds: int = 1) -> dict:
+    """Collect rows, significance and test-set facts; write report.json/.md/.png under `exp`.
+    With `seeds` > 1, also every model's spread over its training runs and the pooled tests."""
     from asr.significance import paired_test, verdict
 
     test_set = test_sets[0]
@@ -255,6 +328,8 @@ def build_report(exp: Path, model_dirs: list[str], test_sets: list[str], tune_se
     report = {"wall_s": sum(stage_times.values()), "stage_times_s": stage_times, "test_set": test_set,
               "test_sets": sets_info, "tune_set": tune_set, "models": rows,
               "paired": next(iter(paired_by_model.values()), {}), "paired_by_model": paired_by_model}
+    if seeds > 1:
+        report["over_seeds"] = seeds_section(exp, model_dirs, test_sets, tune_set, seeds)
     atomic_write_text(exp / "report.json", json.dumps(report, indent=2) + "\n")
     atomic_write_text(exp / "report.md", format_markdown(report))
     plot(rows, exp / "report.png")
@@ -291,10 +366,12 @@ def format_markdown(report: dict) -> str:
         f"included. {tuned}Default setting: the decoder's LM weight 1/acoustic scale, no insertion "
         f"penalty. Best on test: the best of the LM-weight x penalty grid on the test set itself "
         f"(Kaldi's RESULTS convention, optimistic). Intervals: 95% bootstrap over utterances "
-        f"(asr.significance). Decode RTF: process time of one decoding pass (network + search) "
-        f"per second of audio on one core. Train frames/s: output frames per second of training "
+        f"(asr.significance). RTF: process time per second of audio on one core of the network pass "
+        f"(features, network, log-likelihoods), of the search, and of both (one decoding pass); the "
+        f"search of the test set is {report['models'][0].get('search')}. Train frames/s: output frames per second of training "
         f"wall time, all processes. Whole run: {report['wall_s']:.0f} s of stage wall time.\n\n"
         f"![report](report.png)\n"
+        + (f"\n{format_seeds(report['over_seeds'], list(report['test_sets']))}" if "over_seeds" in report else "")
     )
 
 
@@ -308,15 +385,18 @@ def main(argv: list[str] | None = None) -> None:
                         help="decode_<set> dir whose best LM weight/penalty picks the reported test WER")
     parser.add_argument("--lm", type=Path, help="ARPA LM: its perplexity on each test set")
     parser.add_argument("--words-txt", type=Path, help="the graph's words.txt: OOV rate of each test set")
+    parser.add_argument("--seeds", type=int, default=1, help="training runs per model: <dir>, <dir>_seed2, ...")
     args = parser.parse_args(argv)
     setup_logging()
     report = build_report(args.exp, args.models, args.test_sets, args.tune_set or None, args.lm,
-                          args.words_txt)
+                          args.words_txt, args.seeds)
     print(format_table(report["models"]))
     print(format_sets_table(report))
     for by_set in report["paired_by_model"].values():
         for pair in by_set.values():
             print(pair["verdict"])
+    if "over_seeds" in report:
+        print(format_seeds(report["over_seeds"], args.test_sets))
     print(f"whole run: {report['wall_s']:.0f} s; written {args.exp / 'report.json'}")
 
 

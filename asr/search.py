@@ -1,6 +1,7 @@
 """WFST search over a decoding graph (HCLG): 1-best, n-best and lattice searchers, word penalties.
 
-- `Searcher`: kaldi-hmm-gmm's LatticeFasterDecoder, best path only (word ids, transition ids).
+- `Searcher`: kaldi-decoder's FasterDecoder (beam, max-active), best path only (word ids,
+  transition ids): the fast path, ~3x cheaper than a lattice search at the same beam.
 - `NbestSearcher`: the N distinct best word sequences of kaldi-decoder's LatticeSimpleDecoder lattice.
 - `LatticeSearcher`: one LatticeSimpleDecoder search -> a raw lattice (asr.lattice), costs kept apart.
 - `add_word_penalty(fst, p)`: the graph with `p` added to every word arc (an insertion penalty).
@@ -15,27 +16,20 @@ from pathlib import Path
 import numpy as np
 
 def add_word_penalty(fst, penalty: float):
-    """Copy of `fst` with `penalty` added to the cost of every arc with a word (output) label."""
-    import kaldifst
+    """Copy of `fst` with `penalty` added to the cost of every arc with a word (output) label
+    (edited as arrays: no Python loop over the arcs)."""
+    from asr.fst_arrays import from_arrays, to_arrays
 
-    out = kaldifst.StdVectorFst()
-    for _ in range(fst.num_states):
-        out.add_state()
-    out.start = fst.start
-    for s in range(fst.num_states):
-        out.set_final(s, fst.final(s))
-        it = kaldifst.ArcIterator(fst, s)
-        while not it.done:
-            a = it.value
-            w = float(a.weight.value) + (penalty if a.olabel != 0 else 0.0)
-            out.add_arc(s, kaldifst.StdArc(a.ilabel, a.olabel, w, a.nextstate))
-            it.next()
-    return out
+    a = to_arrays(fst)
+    a.weight[a.olabel != 0] += np.float32(penalty)
+    a.properties = None
+    return from_arrays(a)
 
 
 @dataclass
 class SearchOptions:
-    """Lattice-faster decoder options (Kaldi names and defaults of the nnet decode scripts)."""
+    """Decoder options (Kaldi names and defaults of the nnet decode scripts). `max_active` and
+    `min_active` bound the 1-best search; the lattice search prunes by `beam` only."""
 
     beam: float = 13.0
     max_active: int = 7000
@@ -44,19 +38,16 @@ class SearchOptions:
 
 
 class Searcher:
-    """HCLG search with Kaldi's LatticeFasterDecoder over per-pdf scores."""
+    """HCLG best-path search with kaldi-decoder's FasterDecoder over per-pdf scores."""
 
     def __init__(self, hclg, trans_model, opts: SearchOptions):
-        import kaldi_hmm_gmm as khg
+        import kaldi_decoder as kd
 
-        self.khg = khg
-        self.tm = trans_model
-        cfg = khg.LatticeFasterDecoderConfig()
-        cfg.beam, cfg.max_active, cfg.min_active = opts.beam, opts.max_active, opts.min_active
-        cfg.lattice_beam = opts.lattice_beam
-        self.cfg = cfg
+        self.kd = kd
+        o = kd.FasterDecoderOptions()
+        o.beam, o.max_active, o.min_active = opts.beam, opts.max_active, opts.min_active
         self.hclg = hclg
-        self.decoder = khg.LatticeFasterDecoder(hclg, cfg)
+        self.decoder = kd.FasterDecoder(hclg, o)
         # tid2pdf[t] for t = 1..num_transition_ids: column t-1 of the decodable matrix.
         tid2pdf = np.asarray(trans_model.transition_id_to_pdf_array(), dtype=np.int64)
         assert tid2pdf.shape[0] == trans_model.num_transition_ids + 1, "index 0 of tid2pdf is unused"
@@ -64,12 +55,18 @@ class Searcher:
 
     def decode(self, pdf_scores: np.ndarray, acoustic_scale: float, utt: str = "") -> tuple[list[int], list[int], bool]:
         """Best path of `(frames, num_pdfs)` log-likelihoods -> (word ids, transition ids, reached final)."""
+        import kaldifst
+
         if pdf_scores.shape[0] == 0:
             return [], [], False
         mat = np.ascontiguousarray(acoustic_scale * pdf_scores[:, self.tid2pdf], dtype=np.float32)
-        decodable = self.khg.DecodableCtc(mat)
-        ok, ali, words, _ = self.khg.decode_utterance_lattice_faster(self.decoder, decodable, self.tm, utt, True)
-        return list(words), list(ali), bool(ok)
+        self.decoder.decode(self.kd.DecodableCtc(mat))
+        ok = bool(self.decoder.reached_final())
+        found, path = self.decoder.get_best_path()
+        if not found:
+            return [], [], False
+        _, ali, words, _ = kaldifst.get_linear_symbol_sequence(path)
+        return list(words), list(ali), ok
 
 
 def lattice_decoder(hclg, opts: SearchOptions):

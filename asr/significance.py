@@ -11,6 +11,10 @@ where the alignment is unambiguous).
 - `paired_test(errors_a, errors_b, words)`: WER(b) - WER(a) in % absolute, its 95% interval,
   and a two-sided p-value for "no difference" (the bootstrap distribution of the difference,
   shifted to mean zero, reaching at least the observed |difference|).
+- `pooled_paired_test(errors_a, errors_b, words)`: the same over several training runs (seeds) of
+  each system: the difference of the mean WERs over seeds, with a two-level bootstrap that
+  resamples the utterances (the same draw for every run: paired) and, independently per system,
+  the seeds (with replacement), so the interval covers test-set sampling and training noise.
 """
 
 from __future__ import annotations
@@ -56,6 +60,35 @@ def paired_test(errors_a: np.ndarray, errors_b: np.ndarray, words: np.ndarray,
     p = float(np.mean(np.abs(reps - reps.mean()) >= abs(diff) - 1e-12))
     return {"diff": round(float(diff), 2), "ci": [round(float(lo), 2), round(float(hi), 2)],
             "p": round(p, 4)}
+
+
+def pooled_paired_test(errors_a: np.ndarray, errors_b: np.ndarray, words: np.ndarray,
+                       replications: int = REPLICATIONS, seed: int = 0) -> dict:
+    """{diff, ci: [lo, hi], p, seeds_a, seeds_b}: mean-over-seeds WER(b) minus mean-over-seeds
+    WER(a) (% absolute) on the same utterances. `errors_a` (seeds_a, utterances) and `errors_b`
+    (seeds_b, utterances): per-utterance errors of each training run; `words` (utterances,).
+    Each replicate draws utterances with replacement (one draw shared by all runs) and, for each
+    system apart, as many seeds as it has with replacement."""
+    a, b = np.atleast_2d(np.asarray(errors_a, np.float64)), np.atleast_2d(np.asarray(errors_b, np.float64))
+    words = np.asarray(words, np.float64)
+    if not (a.shape[1] == b.shape[1] == len(words)):
+        raise ValueError(f"pooled test needs the same utterances: {a.shape[1]}, {b.shape[1]}, {len(words)}")
+    if words.sum() <= 0:
+        raise ValueError("no reference words: a WER needs a non-empty reference")
+    diff = 100.0 * (b.mean(0).sum() - a.mean(0).sum()) / words.sum()
+    rng = np.random.default_rng(seed)
+    reps = np.empty(replications)
+    # per utterance sums over a seed draw: (replications, utterances) via seed counts per replicate
+    ca = rng.multinomial(a.shape[0], [1 / a.shape[0]] * a.shape[0], size=replications) / a.shape[0]
+    cb = rng.multinomial(b.shape[0], [1 / b.shape[0]] * b.shape[0], size=replications) / b.shape[0]
+    idx = rng.integers(0, len(words), size=(replications, len(words)))
+    for r in range(replications):
+        ea, eb = ca[r] @ a[:, idx[r]], cb[r] @ b[:, idx[r]]
+        reps[r] = 100.0 * (eb.sum() - ea.sum()) / max(words[idx[r]].sum(), 1.0)
+    lo, hi = np.percentile(reps, [2.5, 97.5])
+    p = float(np.mean(np.abs(reps - reps.mean()) >= abs(diff) - 1e-12))
+    return {"diff": round(float(diff), 2), "ci": [round(float(lo), 2), round(float(hi), 2)], "p": round(p, 4),
+            "seeds_a": int(a.shape[0]), "seeds_b": int(b.shape[0])}
 
 
 def utterance_counts(ref: str | Path, hyp: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:

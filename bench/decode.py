@@ -43,7 +43,7 @@ KALDI_WIPS = [0.0, 0.5, 1.0]
 def _cfg(a, **over) -> D.DecodeConfig:
     opts = D.SearchOptions(over.pop("beam", a.beam), a.max_active, a.min_active,
                            over.pop("lattice_beam", a.lattice_beam))
-    return D.DecodeConfig(a.model_dir, a.graph_dir, a.feats, a.acoustic_scale, opts, a.chunk_frames, a.batch_chunks,
+    return D.DecodeConfig(a.model_dir, a.graph_dir, a.feats, a.acoustic_scale, opts, a.chunk_frames, a.batch_frames,
                           lexicon=a.lexicon, **over)
 
 
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-active", type=int, default=200)
     p.add_argument("--lattice-beam", type=float, default=8.0)
     p.add_argument("--chunk-frames", type=int, default=512)
-    p.add_argument("--batch-chunks", type=int, default=4)
+    p.add_argument("--batch-frames", type=int, default=2048)
     p.add_argument("--lm-weights", type=float, nargs="+", default=KALDI_LMWTS)
     p.add_argument("--word-ins-penalties", type=float, nargs="+", default=KALDI_WIPS)
     p.add_argument("--beams", type=float, nargs="+", default=[8.0, 10.0, 11.0, 12.0, 13.0, 15.0, 18.0])

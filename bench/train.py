@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from asr.flops import count  # noqa: E402
 from asr.models import create_model  # noqa: E402
+from bench.speed import sgd_step  # noqa: E402
 
 
 def recipe_model(config: str) -> tuple[str, dict, int, int]:
@@ -73,12 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                      "flops": count(model)["flops"], "times": []})
 
     def step(r: dict) -> None:
-        logits = r["model"](r["x"])
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), r["y"].reshape(-1))
-        r["opt"].zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(r["model"].parameters(), 10.0)
-        r["opt"].step()
+        sgd_step(r["model"], r["opt"], r["x"], r["y"])
 
     for r in runs:  # warm-up
         step(r)

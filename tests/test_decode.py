@@ -69,8 +69,8 @@ def test_chunked_equals_whole(name):
     priors = np.log(np.full(11, 1 / 11, dtype=np.float32))
     whole = D.log_likelihoods(model, feats, priors, chunk_frames=0)
     assert whole.shape == (57, 11)
-    for chunk, batch in ((10, 2), (16, 8), (100, 1)):
-        chunked = D.log_likelihoods(model, feats, priors, chunk_frames=chunk, batch_chunks=batch)
+    for chunk, batch in ((10, 20), (16, 128), (100, 100), (13, 13)):
+        chunked = D.log_likelihoods(model, feats, priors, chunk_frames=chunk, batch_frames=batch)
         np.testing.assert_allclose(chunked, whole, atol=1e-5, rtol=0)
     # float32 (what decoding runs): equal up to float32 rounding
     model32 = model.float()
@@ -78,6 +78,32 @@ def test_chunked_equals_whole(name):
                                D.log_likelihoods(model32, feats, priors, chunk_frames=0), atol=1e-4, rtol=0)
     # prior subtraction: exp(ll + prior) is a distribution over pdfs per frame
     np.testing.assert_allclose(np.exp(whole + priors).sum(1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["resnet22", "bl_resnet22_a2_b3"])
+def test_fast_path_equals_plain(name):
+    """Decoding's network path (BatchNorm folded; utterances of different lengths packed end to end
+    with their own context, cut into equal chunks and batched) gives each utterance's plain
+    whole-utterance posteriors:
+    exactly in float64, within 1e-4 absolute (log domain) in float32."""
+    model = tiny_model(11, name).double()
+    gen = torch.Generator().manual_seed(3)
+    feats = [torch.randn(3, n, 8, generator=gen).numpy() for n in (1, 5, 57, 130, 16, 33)]
+    priors = np.log(np.full(11, 1 / 11, dtype=np.float32))
+    plain = [D.log_likelihoods(model, f, priors, chunk_frames=0) for f in feats]
+    fast = D.log_likelihoods_many(D.inference_model(model), feats, priors, chunk_frames=32, batch_frames=96)
+    assert [f.shape for f in fast] == [p.shape for p in plain]
+    for f, p in zip(fast, plain):
+        np.testing.assert_allclose(f, p, atol=1e-9, rtol=0)
+    model32 = model.float()
+    plain32 = [D.log_likelihoods(model32, f, priors, chunk_frames=0) for f in feats]
+    fast32 = D.log_likelihoods_many(D.inference_model(model32), feats, priors, chunk_frames=32, batch_frames=96)
+    for f, p in zip(fast32, plain32):
+        np.testing.assert_allclose(f, p, atol=1e-4, rtol=0)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model32.modules())  # the original is untouched
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in D.inference_model(model32).modules())
+    with pytest.raises(ValueError, match="utterance 1: no frames"):
+        D.log_likelihoods_many(model32, [feats[0], feats[0][:, :0]], priors)
 
 
 def _pdf_sequence(graph, words: list[str], frames_per_pdf: int = 3) -> np.ndarray:

@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "egs" / "synth" / "run.sh"
 
@@ -45,11 +48,23 @@ def test_tiny_recipe_end_to_end(tmp_path):
         am = exp / f"am_{tag}"
         for f in ("final.pt", "pdf_counts", "summary.json", "train_log.csv", "curves.png"):
             assert (am / f).exists(), f"{am}/{f}"
-        for set_name in ("dev", "test", "test_heldout"):  # dev tunes the LM weight reported on test
+        for set_name in ("dev", "dev_1best", "test", "test_heldout"):  # dev tunes the LM weight reported on test
             dec = am / f"decode_{set_name}"
             for f in ("hyp.txt", "decode.json", "wer.json", "report.md", "nbest.txt"):
                 assert (dec / f).exists(), f"{dec}/{f}"
             assert (dec / "scoring" / "wer-summary").exists()
+        # dev: lattices and the 33-setting sweep; dev_1best: the fast search's LM-weight sweep; the test
+        # sets: the fast 1-best search at the weight that scored best there (no lattice)
+        modes = {s: json.loads((am / f"decode_{s}" / "decode.json").read_text())
+                 for s in ("dev", "dev_1best", "test", "test_heldout")}
+        assert modes["dev"]["sweep_mode"] == "lattice" and (am / "decode_dev" / "lat.scp").exists()
+        assert modes["dev_1best"]["sweep_mode"] == "research" and modes["dev_1best"]["num_settings"] == 11
+        best = json.loads((am / "decode_dev_1best" / "scoring" / "wer.json").read_text())["best_setting"]
+        for s in ("test", "test_heldout"):
+            assert modes[s]["sweep_mode"] == "none" and modes[s]["main_setting"] == best
+            assert modes[s]["search"].startswith("1-best: FasterDecoder") and not (am / f"decode_{s}" / "lat.scp").exists()
+            assert modes[s]["rtf"] == pytest.approx(modes[s]["rtf_nn"] + modes[s]["rtf_search"], abs=3e-5)
+            assert (am / f"decode_{s}" / "hyp.txt").read_text() == (am / f"decode_{s}" / f"hyp_{best}.txt").read_text()
 
     # The comparison report parses and has the documented schema.
     report = json.loads((exp / "report.json").read_text())
@@ -59,7 +74,7 @@ def test_tiny_recipe_end_to_end(tmp_path):
         for key in ("flops_per_frame", "params", "cv_frame_acc", "wer", "rtf", "train_frames_per_s"):
             assert isinstance(m[key], (int, float)), key
         assert 0.0 <= m["cv_frame_acc"] <= 1.0 and m["rtf"] > 0
-        dev = json.loads((exp / f"am_{m['model']}" / "decode_dev" / "wer.json").read_text())
+        dev = json.loads((exp / f"am_{m['model']}" / "decode_dev_1best" / "wer.json").read_text())
         test = json.loads((exp / f"am_{m['model']}" / "decode_test" / "wer.json").read_text())
         assert m["tuned_setting"] == dev["best_setting"] and m["wer"] == m["wer_tuned"]
         # the report's WER is the scored WER: the test set's score at the setting tuned on dev,
@@ -67,7 +82,8 @@ def test_tiny_recipe_end_to_end(tmp_path):
         scored = test["settings"][m["tuned_setting"]]
         assert m["wer"] == scored["wer"]
         assert scored["wer"] == round(100.0 * scored["err"] / scored["ref_words"], 4) and scored["ref_words"] > 0
-        assert m["wer_best_sweep"] == test["wer"] <= m["wer"]
+        assert m["wer_best_sweep"] is None and list(test["settings"]) == [m["tuned_setting"]]  # one setting: no sweep
+        assert m["rtf_nn"] > 0 and m["rtf_search"] > 0 and m["search"].startswith("1-best")
         summary = json.loads((exp / f"am_{m['model']}" / "summary.json").read_text())
         assert m["hparams"] == summary["hparams"] and m["tag"] == summary["tag"] == m["model"]
     # Every test set: its facts, each model's WER with a 95% interval, the paired test.
@@ -92,6 +108,30 @@ def test_tiny_recipe_end_to_end(tmp_path):
     assert "bl_resnet22_a2_b3: alpha 2, beta 3, bl_stages 3" in (exp / "report.md").read_text()
     assert (exp / "report.png").stat().st_size > 0
     assert "bl_resnet22_a2_b3" in proc.stdout  # the table is printed
+
+    # The fast path and the lattice path at the same beam, at the decoder's own setting (LM weight
+    # 1/acoustic scale, no penalty: the one the lattice search runs at), with max-active set so
+    # high that it never binds (the lattice search has none): the same best path for at least 95%
+    # of the test utterances (ties between equal-cost paths may break apart), WERs within 0.5.
+    from asr import score
+
+    for tag in tags:
+        am = exp / f"am_{tag}"
+        hyps = {}
+        for way, extra in (("fast", ["--sweep", "none"]), ("lat", ["--lm-weights", "10", "--word-ins-penalties", "0", "1"])):
+            out = tmp_path / f"{tag}_{way}"
+            cmd = [sys.executable, "-m", "asr.decode", "--config", str(ROOT / "egs/synth/conf/tiny/decode.yaml"),
+                   "--model-dir", str(am), "--graph-dir", str(exp / "tri2" / "graph"), "--feats",
+                   str(data / "test_logmel"), "--dir", str(out), "--nbest", "0", "--max-active", "1000000", *extra]
+            subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
+            hyps[way] = out / ("hyp.txt" if way == "fast" else "hyp_lmwt10_wip0.txt")
+        a = [ln.split() for ln in hyps["fast"].read_text().splitlines()]
+        b = [ln.split() for ln in hyps["lat"].read_text().splitlines()]
+        assert [x[0] for x in a] == [x[0] for x in b]
+        assert np.mean([x == y for x, y in zip(a, b)]) >= 0.95, (tag, a, b)
+        wers = [score.score_files(data / "test" / "text", [h], tmp_path / f"{tag}_{w}_sc")["wer"]
+                for w, h in hyps.items()]
+        assert abs(wers[0] - wers[1]) <= 0.5, (tag, wers)
 
     # The GMM check of stage 4 (asr.gmm decode-check) is scored by asr.score.
     gmm = json.loads((exp / "tri2" / "decode_test" / "wer.json").read_text())

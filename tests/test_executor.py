@@ -119,7 +119,7 @@ def stages(synth_corpus, tmp_path_factory, cluster):
     def decode_cfg(feats: Path) -> D.DecodeConfig:
         return D.DecodeConfig(str(am), str(root / "graph"), str(feats), 0.1,
                               D.SearchOptions(beam=9.0, max_active=1000, min_active=50, lattice_beam=4.0),
-                              chunk_frames=64, batch_chunks=4, lm_weights=[8, 12], nbest=2,
+                              chunk_frames=64, batch_frames=256, lm_weights=[8, 12], nbest=2,
                               lexicon=str(synth_corpus["dict_dir"] / "lexicon.txt"))
 
     for name, (c, d) in runs.items():

@@ -95,10 +95,13 @@ def test_count_is_per_frame_asymptote():
 
         def hook(mod, inp, out):
             nonlocal total
-            k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
+            if isinstance(mod, torch.nn.Linear):
+                k = mod.in_features
+            else:
+                k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
             total += out.numel() * k
 
-        hs = [x.register_forward_hook(hook) for x in m.modules() if isinstance(x, torch.nn.Conv2d)]
+        hs = [x.register_forward_hook(hook) for x in m.modules() if isinstance(x, (torch.nn.Conv2d, torch.nn.Linear))]
         with torch.no_grad():
             m(torch.zeros(1, 3, t + left + right, 40))
         for h in hs:

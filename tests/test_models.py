@@ -42,11 +42,11 @@ def test_defaults_and_overrides():
     with torch.device("meta"):
         m = create_model("bl_resnet22_a2_b3")
         img = create_model("bl_resnet50")
-    assert (m.num_classes, m.in_bins, m.in_chans, m.classifier.in_channels) == (32000, 64, 3, 512)
+    assert (m.num_classes, m.in_bins, m.in_chans, m.classifier.in_features) == (32000, 64, 3, 512)
     assert m.trunk[0].conv.out_channels == 128 and m.out_bins == 4
     assert img.num_classes == 1000
     m = create_model("bl_resnet22_a2_b3", width=32, in_bins=40, num_classes=500, head_dim=256)
-    assert (m.num_classes, m.in_bins, m.classifier.out_channels, m.classifier.in_channels) == (500, 40, 500, 256)
+    assert (m.num_classes, m.in_bins, m.classifier.out_features, m.classifier.in_features) == (500, 40, 500, 256)
     assert m.trunk[0].conv.out_channels == 32 and m.out_bins == 3
 
 
@@ -149,3 +149,19 @@ def test_image_forward_odd_size(name):
     with torch.no_grad():
         assert m(torch.randn(1, 3, 65, 65)).shape == (1, 7)  # odd sizes: upsample to the exact target
     assert any(isinstance(x, nn.Conv2d) and x.padding[0] > 0 for x in m.modules())
+
+
+def test_checkpoint_with_a_conv_classifier_loads_into_the_linear_one():
+    """State dicts written when the classifier was a 1x1 Conv2d (weight (classes, head, 1, 1)) load,
+    and the model computes the same per-frame scores as that convolution did."""
+    torch.manual_seed(0)
+    m = create_model("resnet22", **SMALL).eval()
+    sd = m.state_dict()
+    old = dict(sd, **{"classifier.weight": sd["classifier.weight"][:, :, None, None].clone()})
+    fresh = create_model("resnet22", **SMALL).eval()
+    fresh.load_state_dict(old)
+    x = torch.randn(1, 3, 60, SMALL["in_bins"])
+    with torch.no_grad():
+        h = m.head(m.trunk(x))
+        conv = torch.nn.functional.conv2d(h, old["classifier.weight"], sd["classifier.bias"])
+        torch.testing.assert_close(fresh(x), conv.squeeze(3).transpose(1, 2), atol=1e-5, rtol=0)

@@ -136,3 +136,41 @@ def test_pool_equals_average_pooling(policy, size):
     k = (1, 3) if policy is SPEECH else (3, 3)
     pad = (0, 1) if policy is SPEECH else (1, 1)
     torch.testing.assert_close(pool(x), F.avg_pool2d(x, k, policy.stride(2), pad))
+
+
+@pytest.mark.parametrize("n_in,n_out", [(10, 20), (5, 10), (3, 5), (4, 4), (7, 3)])
+def test_frequency_resampling_is_one_matrix_product_equal_to_bilinear(n_in, n_out):
+    """Speech resampling (frequency only) runs as `x @ M`: the numbers of F.interpolate's bilinear
+    resampling, forward and backward, within float rounding."""
+    x = torch.randn(2, 3, 11, n_in, dtype=torch.float64, requires_grad=True)
+    ref = F.interpolate(x, size=(11, n_out), mode="bilinear", align_corners=False)
+    y = Resample(SPEECH)(x, (11, n_out))
+    torch.testing.assert_close(y, ref, atol=1e-12, rtol=0)
+    g = torch.randn_like(ref)
+    (gx_ref,) = torch.autograd.grad(ref, x, g)
+    (gx,) = torch.autograd.grad(y, x, g)
+    torch.testing.assert_close(gx, gx_ref, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("merge", ["add", "cat"])
+def test_branch_and_shortcut_inputs_cropped_before_they_compute(merge):
+    """The shallower branch and a strided shortcut get the input frames their output keeps (cropped
+    first), with the numbers of computing on every frame and cropping the output afterwards."""
+    torch.manual_seed(0)
+    little = nn.Sequential(BasicBlock(4, 2, 1, SPEECH, num_convs=1), ConvBNAct(2, 4, 1, policy=SPEECH, act=False))
+    big = nn.Sequential(BasicBlock(4, 4, 2, SPEECH), BasicBlock(4, 4, 1, SPEECH))
+    m = BigLittle([little, big], 4, SPEECH, merge=merge, branch_channels=[4, 4]).eval()
+    x = torch.randn(2, 4, 23, 8, dtype=torch.float64)
+    m = m.double()
+    with torch.no_grad():
+        outs = [b(x) for b in m.branches]  # every frame, then crop and resample: the reference
+        full = outs[0].shape[3]
+        length = min(o.shape[2] for o in outs)
+        aligned = [center_crop_to(F.interpolate(o, size=(o.shape[2], full), mode="bilinear", align_corners=False)
+                                  if o.shape[3] != full else o, (length, full)) for o in outs]
+        ref = m.fuse(aligned[0] + aligned[1]) if merge == "add" else m.fuse(torch.cat(aligned, 1))
+        torch.testing.assert_close(m(x), ref, atol=1e-12, rtol=0)
+        block = m.branches[1][0]  # strided: pooled shortcut, body shortens time by 4
+        y = block.body(x)
+        ref = block.relu(y + center_crop_to(block.shortcut(x), tuple(y.shape[2:])))
+        torch.testing.assert_close(block(x), ref, atol=1e-12, rtol=0)

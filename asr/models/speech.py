@@ -115,11 +115,15 @@ class SpeechResNet(nn.Module):
                 bins = _down(bins) if strided else bins
         self.trunk = nn.Sequential(*layers)
         self.out_bins = bins
-        # Head: a convolution spanning all remaining bins (1 frame wide), then 1x1 to states.
+        # Head: a convolution spanning all remaining bins (1 frame wide), then a per-frame linear
+        # layer to states (a 1x1 convolution's weights; it writes (batch, frames, states) directly).
         self.head = ConvBNAct(prev, head_dim, (1, bins), policy=SPEECH, padding=(0, 0))
-        self.classifier = nn.Conv2d(head_dim, num_classes, 1)
+        self.classifier = nn.Linear(head_dim, num_classes)
+        self._register_load_state_dict_pre_hook(_conv_classifier_to_linear)
         self._context = time_context(self.trunk)
         _init_weights(self)
+        nn.init.kaiming_normal_(self.classifier.weight, mode="fan_out", nonlinearity="relu")
+        nn.init.zeros_(self.classifier.bias)
 
     @staticmethod
     def _bl_module(in_ch: int, ch: int, big_convs: int, n_branches: int, deep_mult: int, alpha: int,
@@ -150,8 +154,17 @@ class SpeechResNet(nn.Module):
         if x.shape[2] <= left + right:
             raise ValueError(f"input has {x.shape[2]} frames but the model needs more than its context "
                              f"{left}+{right}={left + right} frames to produce any output")
-        y = self.classifier(self.head(self.trunk(x)))  # (batch, classes, frames, 1)
-        return y.squeeze(3).transpose(1, 2)
+        h = self.head(self.trunk(x))  # (batch, head_dim, frames, 1)
+        return self.classifier(h.squeeze(3).transpose(1, 2))  # (batch, frames, classes)
+
+
+def _conv_classifier_to_linear(state_dict, prefix, *args) -> None:
+    """Checkpoints written before the classifier was an nn.Linear hold it as a 1x1 Conv2d
+    weight `(classes, head_dim, 1, 1)`: the same numbers, reshaped on load."""
+    key = prefix + "classifier.weight"
+    w = state_dict.get(key)
+    if w is not None and w.dim() == 4:
+        state_dict[key] = w.flatten(1)
 
 
 def _init_weights(model: nn.Module) -> None:

@@ -1,8 +1,9 @@
 """The Big-Little module (two or more branches at different resolutions) and the transition.
 
-Branches run on the same input; each ends at the module's output channels. Before the
-merge every branch is cropped on the fixed axis (time) to the shortest (deepest) branch
-and resampled on free axes to the first (full-resolution) branch's size.
+Branches run on the same input; each ends at the module's output channels. On the fixed axis
+(time) every branch's input is centre-cropped so that all branches end at the deepest
+branch's length (the same numbers as cropping the outputs, with no frames computed only to be
+thrown away); on free axes every branch is resampled to the first (full-resolution) one's size.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 
 from .blocks import BasicBlock, Bottleneck
-from .layers import ConvBNAct, Context, Resample, center_crop_to, time_context
+from .layers import ConvBNAct, Context, Resample, center_crop_to, centre_drop, crop_time, time_context
 from .policy import AxisPolicy
 
 
@@ -39,17 +40,17 @@ class BigLittle(nn.Module):
             self.fuse = nn.ReLU(inplace=True)
         ctx = [time_context(b) for b in self.branches]
         self._context = (max(c[0] for c in ctx), max(c[1] for c in ctx))
+        deepest = max(sum(c) for c in ctx)
+        self._drops = [centre_drop(deepest - sum(c)) for c in ctx]  # input frames each branch skips
 
     @property
     def context(self) -> Context:
         return self._context
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outs = [b(x) for b in self.branches]
+        outs = [b(crop_time(x, d)) for b, d in zip(self.branches, self._drops)]
         full = tuple(outs[0].shape[2:])
-        outs = [self.resample(o, full) for o in outs]
-        length = min(o.shape[2] for o in outs)
-        aligned = [center_crop_to(o, (length, full[1])) for o in outs]
+        aligned = [center_crop_to(self.resample(o, full), full) for o in outs]
         if self.merge == "add":
             y = aligned[0]
             for o in aligned[1:]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import ConvBNAct, Context, Pool, SqueezeExcite, center_crop_to, time_context
+from .layers import ConvBNAct, Context, Pool, SqueezeExcite, center_crop_to, centre_drop, crop_time, time_context
 from .policy import AxisPolicy
 
 
@@ -30,18 +30,29 @@ class Shortcut(nn.Module):
 
 
 class _Residual(nn.Module):
-    """body(x) + crop(shortcut(x)), then ReLU. Subclasses build `self.body`."""
+    """body(x) + shortcut(x), then ReLU. Subclasses build `self.body` and `self.shortcut`, then
+    call `self._finish()`.
+
+    On the fixed axis (time) the shortcut's input is centre-cropped to the body's output length
+    before the shortcut runs (the same numbers as cropping its output: the shortcut has no time
+    context), so a strided shortcut computes no frames that are thrown away.
+    """
 
     body: nn.Sequential
     shortcut: Shortcut
 
+    def _finish(self) -> None:
+        self._context = time_context(self.body)
+        self._drop = centre_drop(sum(self._context))
+        self.relu = nn.ReLU(inplace=True)
+
     @property
     def context(self) -> Context:
-        return time_context(self.body)
+        return self._context
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.body(x)
-        s = center_crop_to(self.shortcut(x), tuple(y.shape[2:]))
+        s = center_crop_to(self.shortcut(crop_time(x, self._drop)), tuple(y.shape[2:]))
         return self.relu(y + s)
 
 
@@ -60,7 +71,7 @@ class BasicBlock(_Residual):
                                    policy, act=not last))
         self.body = nn.Sequential(*convs)
         self.shortcut = Shortcut(in_ch, out_ch, stride, policy)
-        self.relu = nn.ReLU(inplace=True)
+        self._finish()
 
 
 class Bottleneck(_Residual):
@@ -87,4 +98,4 @@ class Bottleneck(_Residual):
             layers.append(SqueezeExcite(out_ch, se_reduction))
         self.body = nn.Sequential(*layers)
         self.shortcut = Shortcut(in_ch, out_ch, stride, policy)
-        self.relu = nn.ReLU(inplace=True)
+        self._finish()

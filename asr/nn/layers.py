@@ -90,17 +90,47 @@ class Resample(nn.Module):
     """Bilinear resampling of the free axes to an explicit target size (odd sizes work).
 
     forward(x, size) with size = (a0, a1) of the reference; fixed axes keep x's size.
+    When only axis1 changes (speech: frequency), bilinear resampling is a fixed linear map of
+    that axis, applied as one matrix product `x @ M` with `M` (a1_in, a1_out) taken from
+    `F.interpolate` itself (same weights, float rounding aside): on the CPU several times faster
+    than `upsample_bilinear2d`, forward and backward, and it computes only at the target size.
     """
 
     def __init__(self, policy: AxisPolicy):
         super().__init__()
         self.policy = policy
+        self._maps: dict[tuple, torch.Tensor] = {}  # (a1_in, a1_out, dtype, device) -> M; not state
+
+    def axis1_map(self, n_in: int, n_out: int, like: torch.Tensor) -> torch.Tensor:
+        """`(n_in, n_out)` matrix of bilinear (align_corners=False) resampling along axis1."""
+        key = (n_in, n_out, like.dtype, like.device)
+        m = self._maps.get(key)
+        if m is None:
+            eye = torch.eye(n_in, dtype=torch.float64)[None, None]  # (1, 1, n_in, n_in): row i = e_i
+            m = F.interpolate(eye, size=(n_in, n_out), mode="bilinear", align_corners=False)[0, 0]
+            m = self._maps[key] = m.to(like.dtype).to(like.device)
+        return m
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         out_size = self.policy.resample_size(tuple(x.shape[2:]), tuple(size))
         if tuple(x.shape[2:]) == out_size:
             return x
+        if out_size[0] == x.shape[2]:  # axis1 only
+            return torch.matmul(x, self.axis1_map(x.shape[3], out_size[1], x))
         return F.interpolate(x, size=out_size, mode="bilinear", align_corners=False)
+
+
+def crop_time(x: torch.Tensor, drop: Context) -> torch.Tensor:
+    """`x` (batch, C, a0, a1) without `drop` = (left, right) frames of axis0 (time)."""
+    left, right = drop
+    if left == right == 0:
+        return x
+    return x.narrow(2, left, x.shape[2] - left - right)
+
+
+def centre_drop(total: int) -> Context:
+    """(left, right) frames that a centre crop removes when it shortens an axis by `total`."""
+    return total // 2, total - total // 2
 
 
 class Pool(nn.Module):
