@@ -75,7 +75,10 @@ def model_row(model_dir: Path, test_set: str, tune_set: str | None = None) -> di
     decode_dir = model_dir / f"decode_{test_set}"
     wer = _load_json(decode_dir / "wer.json")
     decode = _load_json(decode_dir / "decode.json")
-    fixed = default_setting_wer(wer, float(decode["acoustic_scale"]))
+    scale = float(decode["acoustic_scale"])
+    if decode.get("sweep_mode") == "none" and tune_set:  # decoded at the tuned setting: the default is the tune set's
+        scale = float(_load_json(model_dir / f"decode_{tune_set}" / "decode.json")["acoustic_scale"])
+    fixed = default_setting_wer(wer, scale)
     swept = int(decode.get("num_settings", 0)) > 1  # a sweep on the test set itself (lattice or research)
     row = {
         "model": ckpt["model_name"],
