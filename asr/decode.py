@@ -8,10 +8,10 @@
     python -m asr.decode ... --sweep none --acoustic-scale 0.0833 --word-ins-penalty 0.5   # 1-best
 
 Network: CMVN'd features `(frames, 3*D)` -> `(3, frames, D)`; a block of `--utts-per-block`
-utterances is cut into chunks of at most `--chunk-frames` output frames (each with the model's
-`(left, right)` context, edge frames replicated; exact because the model is time-unpadded),
-padded to a few fixed lengths and run `--batch-frames` output frames per call through the
-network with its BatchNorms folded (asr.likelihoods) -> pseudo log-likelihoods
+utterances is packed end to end, each with the model's `(left, right)` context of its own edge
+frames (exact because the model is time-unpadded), cut into chunks of `--chunk-frames` output
+frames and run `--batch-frames` output frames per call, every call one input shape, through the
+network with its BatchNorms folded (asr.likelihoods.log_likelihoods_many) -> pseudo log-likelihoods
 `log_softmax(logits) - log(prior)` `(frames, num_pdfs)` -> scaled by the acoustic scale and
 expanded to transition-id columns (`DecodableCtc` reads column `tid - 1`) -> search.
 
