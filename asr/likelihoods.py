@@ -69,16 +69,17 @@ def pack_utterances(xs: list[torch.Tensor], left: int, right: int) -> tuple[torc
 @torch.inference_mode()
 def log_likelihoods_many(model: torch.nn.Module, feats: list[np.ndarray | torch.Tensor],
                          log_priors: np.ndarray | None, chunk_frames: int = 512,
-                         batch_frames: int = 2048) -> list[np.ndarray]:
+                         batch_frames: int = 1024) -> list[np.ndarray]:
     """Pseudo log-likelihoods `(frames, num_pdfs)` float32 of several utterances `(3, frames, bins)`.
 
     `log_softmax(logits) - log_priors` (no prior subtraction if `log_priors` is None). The
     utterances are packed end to end, each with the model's `(left, right)` context of its own
     edge frames (`pack_utterances`), and the packed sequence is cut into chunks of `chunk_frames`
     output frames (0: one chunk) with their context, `batch_frames // chunk_frames` chunks per
-    network call. Every call but the last has the same input shape, so the convolution library's
-    per-shape set-up is paid once, and because the model is time-unpadded the numbers equal those
-    of each utterance run on its own (float rounding aside).
+    network call. Every call has the same input shape (the last one is filled up with copies of
+    the last chunk), so the convolution library's per-shape set-up is paid once and an
+    utterance's numbers do not depend on which utterances share its block; because the model is
+    time-unpadded they equal those of each utterance run on its own (float rounding aside).
     """
     param = next(model.parameters())
     xs = [torch.as_tensor(f, dtype=param.dtype) for f in feats]
@@ -113,6 +114,6 @@ def log_likelihoods_many(model: torch.nn.Module, feats: list[np.ndarray | torch.
 
 
 def log_likelihoods(model: torch.nn.Module, feats: np.ndarray | torch.Tensor, log_priors: np.ndarray | None,
-                    chunk_frames: int = 0, batch_frames: int = 2048) -> np.ndarray:
+                    chunk_frames: int = 0, batch_frames: int = 1024) -> np.ndarray:
     """`log_likelihoods_many` of one utterance `(3, frames, bins)` -> `(frames, num_pdfs)` float32."""
     return log_likelihoods_many(model, [feats], log_priors, chunk_frames, batch_frames)[0]

@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-active", type=int, default=200)
     p.add_argument("--lattice-beam", type=float, default=8.0)
     p.add_argument("--chunk-frames", type=int, default=512)
-    p.add_argument("--batch-frames", type=int, default=2048)
+    p.add_argument("--batch-frames", type=int, default=1024)
     p.add_argument("--lm-weights", type=float, nargs="+", default=KALDI_LMWTS)
     p.add_argument("--word-ins-penalties", type=float, nargs="+", default=KALDI_WIPS)
     p.add_argument("--beams", type=float, nargs="+", default=[8.0, 10.0, 11.0, 12.0, 13.0, 15.0, 18.0])
