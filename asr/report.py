@@ -243,10 +243,11 @@ def seed_dirs(model_dir: str, seeds: int) -> list[str]:
 
 
 def seeds_section(exp: Path, model_dirs: list[str], test_sets: list[str], tune_set: str | None,
-                  seeds: int) -> dict:
+                  seeds: int, first: dict) -> dict:
     """Per model over its `seeds` training runs: mean and standard deviation (and range) of CV frame
     accuracy and of the tuned WER of every test set, and the pooled paired test of each model
-    against the baseline (asr.significance.pooled_paired_test) with its verdict."""
+    against the baseline (asr.significance.pooled_paired_test) with its verdict. `first`: the
+    seed-1 dirs' `set_results` already computed, {dir: {set: ...}}."""
     import numpy as np
 
     from asr.significance import pooled_paired_test, verdict
@@ -267,7 +268,7 @@ def seeds_section(exp: Path, model_dirs: list[str], test_sets: list[str], tune_s
                                                        for r in runs]), "wer": {}}
         errors[d] = {}
         for s_name in test_sets:
-            res = [set_results(exp / r, s_name, tune_set) for r in runs]
+            res = [first[d][s_name]] + [set_results(exp / r, s_name, tune_set) for r in runs[1:]]
             if any(x["keys"] != res[0]["keys"] for x in res):
                 raise ValueError(f"{exp}/{d}: the seeds' decodes of {s_name} cover different utterances")
             entry["wer"][s_name] = spread([x["wer"] for x in res])
@@ -332,7 +333,7 @@ def build_report(exp: Path, model_dirs: list[str], test_sets: list[str], tune_se
               "test_sets": sets_info, "tune_set": tune_set, "models": rows,
               "paired": next(iter(paired_by_model.values()), {}), "paired_by_model": paired_by_model}
     if seeds > 1:
-        report["over_seeds"] = seeds_section(exp, model_dirs, test_sets, tune_set, seeds)
+        report["over_seeds"] = seeds_section(exp, model_dirs, test_sets, tune_set, seeds, per_set)
     atomic_write_text(exp / "report.json", json.dumps(report, indent=2) + "\n")
     atomic_write_text(exp / "report.md", format_markdown(report))
     plot(rows, exp / "report.png")
